@@ -1,0 +1,1 @@
+"""Code shared by the gateway firmware and the ingest server."""

@@ -1,0 +1,368 @@
+"""The signed frame a gateway sends to a data centre (docs/protocol.md).
+
+Envelope (fixed, so anyone can verify without our code): a msgpack array
+    [version, body, signature]
+version = 1; body = msgpack bin holding the msgpack-encoded body map;
+signature = 64-byte bin, SM2 r||s over exactly the body bytes (SM3, user ID
+1234567812345678; seed 001 §7.4).
+
+Body map (keys written sorted):
+    "codes": [[code, exponent, unit], ...]   data-item codes used, once each (seed 001 §7.2)
+    "cv":    code-table version the codes come from
+    "gw":    gateway id
+    "recs":  [[code index, time step, value] or [..., flags], ...] in sequence order;
+             a record's time = previous record's time (t0 for the first) + step * tu
+    "root":  32-byte SM3 hash-tree root over the records' leaves
+    "s0":    sequence number of the first record (the frame covers s0 .. s0+n-1)
+    "t0":    time base, Unix seconds UTC
+    "tu":    time unit of the offsets, milliseconds
+A record's value is an integer mantissa scaled by its code's exponent, a
+float64, or nil (then flags say why).  Each record's leaf is the canonical
+msgpack of [gw, seq, code, time_ms, value, exponent, flags].
+"""
+
+from shared.codec import codes as _codes
+from shared.codec import decimals, merkle, mp
+from shared.codec.sm3 import sm3
+
+VERSION = 1
+SIGNATURE_SIZE = 64
+
+# Quality flags (16 bits); docs/protocol.md §4.
+FLAG_MISSING = 0x0001      # no reading: the meter did not answer or the reply was unusable
+FLAG_INVALID = 0x0002      # outside the instrument's range or the 2x-monthly rule (seed 001 §8.1)
+FLAG_ESTIMATED = 0x0004    # filled by interpolation, not measured (seed 001 §12.4)
+FLAG_MANUAL = 0x0008       # entered by a person (seed 001 §6.2)
+FLAG_ROLLOVER = 0x0010     # register wrapped since the previous reading (seed 001 §8.2.2)
+FLAG_RESET = 0x0020        # meter reset or replaced since the previous reading
+FLAG_SUSPECT = 0x0040      # implausible jump, kept for review
+FLAG_CLOCK = 0x0080        # gateway clock not synchronised when stamped
+FLAG_CALIBRATION = 0x0100  # instrument past its calibration due date
+FLAG_NAMES = (
+    (FLAG_MISSING, 'missing'), (FLAG_INVALID, 'invalid'), (FLAG_ESTIMATED, 'estimated'),
+    (FLAG_MANUAL, 'manual'), (FLAG_ROLLOVER, 'rollover'), (FLAG_RESET, 'reset'),
+    (FLAG_SUSPECT, 'suspect'), (FLAG_CLOCK, 'clock'), (FLAG_CALIBRATION, 'calibration'),
+)
+FLAGS_MAX = 0xFFFF
+
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
+T0_MIN = 946684800        # 2000-01-01T00:00:00Z
+T0_MAX = 4102444800       # 2100-01-01T00:00:00Z
+STEP_MAX = (1 << 32) - 1
+TIME_UNITS = (60000, 1000, 100, 10, 1)
+BODY_KEYS = ('codes', 'cv', 'gw', 'recs', 'root', 's0', 't0', 'tu')
+GATEWAY_ID_MAX = 64
+UNIT_MAX = 32
+DEFAULT_MAX_RECORDS = 100000
+
+
+def flag_names(flags):
+    return [name for bit, name in FLAG_NAMES if flags & bit]
+
+
+class FrameError(ValueError):
+    """A frame that must be refused. `code` is the error code of the upload exchange."""
+
+    def __init__(self, code, detail):
+        ValueError.__init__(self, '%s: %s' % (code, detail))
+        self.code = code
+        self.detail = detail
+
+
+class Record:
+    """One reading: value is an int mantissa (x 10**exp), a float, or None."""
+
+    __slots__ = ('seq', 'code', 'ts_ms', 'value', 'exp', 'flags')
+
+    def __init__(self, seq, code, ts_ms, value, exp=0, flags=0):
+        self.seq = seq
+        self.code = code
+        self.ts_ms = ts_ms
+        self.value = value
+        self.exp = exp
+        self.flags = flags
+
+    def value_text(self):
+        """The value as exact text ('' when missing)."""
+        if self.value is None:
+            return ''
+        if isinstance(self.value, float):
+            return repr(self.value)
+        return decimals.format(self.value, self.exp)
+
+    def as_tuple(self):
+        return (self.seq, self.code, self.ts_ms, self.value, self.exp, self.flags)
+
+    def __eq__(self, other):
+        return isinstance(other, Record) and self.as_tuple() == other.as_tuple()
+
+    def __repr__(self):
+        return 'Record(%r, %r, %r, %r, %r, %r)' % self.as_tuple()
+
+
+def leaf_bytes(gateway_id, rec):
+    """Canonical bytes of one record, the input of its hash-tree leaf."""
+    if isinstance(rec.value, int) and rec.value is not True and rec.value is not False:
+        exp = rec.exp
+    else:
+        exp = 0
+    return mp.packb([gateway_id, rec.seq, rec.code, rec.ts_ms, rec.value, exp, rec.flags])
+
+
+def leaf_hashes(gateway_id, records):
+    return [merkle.leaf_hash(leaf_bytes(gateway_id, r)) for r in records]
+
+
+def _is_int(v):
+    return isinstance(v, int) and v is not True and v is not False
+
+
+def _check_value(value, flags, where):
+    if value is None:
+        if not flags:
+            raise FrameError('records', '%s: a missing value must carry a quality flag' % where)
+    elif _is_int(value):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise FrameError('records', '%s: value mantissa outside the 64-bit range' % where)
+    elif isinstance(value, float):
+        if value != value or value in (float('inf'), float('-inf')):
+            raise FrameError('records', '%s: value is NaN or infinite' % where)
+    else:
+        raise FrameError('records', '%s: value must be an integer, a float or nil' % where)
+    if not _is_int(flags) or not 0 <= flags <= FLAGS_MAX:
+        raise FrameError('records', '%s: quality flags must be an integer 0..65535' % where)
+
+
+def _check_gateway_id(gw):
+    if not isinstance(gw, str) or not 1 <= len(gw) <= GATEWAY_ID_MAX:
+        raise FrameError('body', 'gateway id must be a string of 1 to %d characters' % GATEWAY_ID_MAX)
+    for ch in gw:
+        if not (ch.isalpha() or ch.isdigit() or ch in '-_.:') or ord(ch) > 127:
+            raise FrameError('body', 'gateway id %r may hold only ASCII letters, digits and - _ . :' % gw)
+
+
+def build_body(gateway_id, records, units, tables_version=_codes.DEFAULT_VERSION):
+    """(body bytes, records as stored) for records in consecutive sequence order.
+
+    units maps every code used to its unit; units are checked against the code
+    tables, so a consumption in the wrong unit never leaves the gateway.
+    """
+    _check_gateway_id(gateway_id)
+    if not records:
+        raise FrameError('records', 'a frame carries at least one record')
+    try:
+        tables = _codes.tables(tables_version)
+    except _codes.CodeError as e:
+        raise FrameError('codes', str(e))
+    s0 = records[0].seq
+    if not _is_int(s0) or not 0 <= s0 or s0 + len(records) - 1 > INT64_MAX:
+        raise FrameError('body', 'sequence numbers must be integers in [0, 2^63)')
+    code_index = {}
+    code_list = []
+    exps = {}
+    t_min = None
+    for i, r in enumerate(records):
+        where = 'record seq %r' % (r.seq,)
+        if r.seq != s0 + i:
+            raise FrameError('body', 'records must have consecutive sequence numbers (%s after %d)' % (r.seq, s0 + i - 1))
+        _check_value(r.value, r.flags, where)
+        if not _is_int(r.ts_ms) or r.ts_ms < 0:
+            raise FrameError('records', '%s: timestamp must be integer milliseconds' % where)
+        if r.code not in code_index:
+            try:
+                canonical = tables.validate(r.code)
+            except _codes.CodeError as e:
+                raise FrameError('codes', str(e))
+            if canonical != r.code:
+                raise FrameError('codes', 'code %r must be given as digits only (%s)' % (r.code, canonical))
+            unit = units.get(r.code) if units else None
+            if unit is None:
+                raise FrameError('codes', 'no unit given for code %s' % r.code)
+            try:
+                tables.check_unit(r.code, unit)
+            except _codes.CodeError as e:
+                raise FrameError('codes', str(e))
+            code_index[r.code] = len(code_list)
+            code_list.append(r.code)
+        if _is_int(r.value):
+            if not -decimals.MAX_EXP <= r.exp <= decimals.MAX_EXP:
+                raise FrameError('records', '%s: exponent outside [-12, 12]' % where)
+            e = exps.get(r.code)
+            if e is None or r.exp < e:
+                exps[r.code] = r.exp
+        if t_min is None or r.ts_ms < t_min:
+            t_min = r.ts_ms
+    t0 = t_min // 1000
+    if not T0_MIN <= t0 < T0_MAX:
+        raise FrameError('records', 'timestamps must lie between 2000 and 2100')
+    base_ms = t0 * 1000
+    tu = 1
+    for unit_ms in TIME_UNITS:
+        ok = True
+        for r in records:
+            if (r.ts_ms - base_ms) % unit_ms:
+                ok = False
+                break
+        if ok:
+            tu = unit_ms
+            break
+    stored = []
+    recs = []
+    prev_ms = base_ms
+    for r in records:
+        value, exp = r.value, 0
+        if _is_int(value):
+            exp = exps[r.code]
+            value = decimals.rescale(value, r.exp, exp)
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise FrameError('records', 'record seq %d: value does not fit 64 bits at exponent %d' % (r.seq, exp))
+        step = (r.ts_ms - prev_ms) // tu
+        prev_ms = r.ts_ms
+        if not -STEP_MAX <= step <= STEP_MAX:
+            raise FrameError('records', 'consecutive records of one frame must lie within %d time units' % STEP_MAX)
+        item = [code_index[r.code], step, value]
+        if r.flags:
+            item.append(r.flags)
+        recs.append(item)
+        stored.append(Record(r.seq, r.code, r.ts_ms, value, exp, r.flags))
+    code_rows = [[c, exps.get(c, 0), units[c]] for c in code_list]
+    body = {
+        'codes': code_rows, 'cv': tables_version, 'gw': gateway_id, 'recs': recs,
+        'root': merkle.root(leaf_hashes(gateway_id, stored)), 's0': s0, 't0': t0, 'tu': tu,
+    }
+    return mp.packb(body), stored
+
+
+def encode(gateway_id, records, units, sign, tables_version=_codes.DEFAULT_VERSION):
+    """A complete frame. sign(body) must return the 64-byte SM2 r||s signature."""
+    body, _ = build_body(gateway_id, records, units, tables_version)
+    sig = sign(body)
+    if len(sig) != SIGNATURE_SIZE:
+        raise FrameError('signature', 'signer returned %d bytes, not 64' % len(sig))
+    return mp.packb([VERSION, body, sig])
+
+
+class Frame:
+    """A decoded, structurally checked frame. Its signature is checked by verify()."""
+
+    def __init__(self, body, signature, doc, records, leaves):
+        self.version = VERSION
+        self.body = body
+        self.signature = signature
+        self.gateway_id = doc['gw']
+        self.seq_first = doc['s0']
+        self.seq_last = doc['s0'] + len(records) - 1
+        self.t0 = doc['t0']
+        self.tu = doc['tu']
+        self.tables_version = doc['cv']
+        self.codes = [tuple(c) for c in doc['codes']]
+        self.root = doc['root']
+        self.records = records
+        self.leaves = leaves
+
+    def fingerprint(self):
+        """SM3 of the body: the frame's fingerprint for the registry (seed 001 §7.4)."""
+        return sm3(self.body)
+
+    def unit_of(self, code):
+        for c, _, unit in self.codes:
+            if c == code:
+                return unit
+        return None
+
+    def verify(self, public_key):
+        return public_key.verify(self.body, self.signature)
+
+    def proof(self, index):
+        return merkle.inclusion_proof(self.leaves, index)
+
+
+def _require(cond, code, detail):
+    if not cond:
+        raise FrameError(code, detail)
+
+
+def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS, check_codes=True):
+    """Decode and check a frame; FrameError says what is wrong. Does not verify the signature."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise FrameError('malformed', 'a frame is bytes')
+    data = bytes(data)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise FrameError('too_large', 'frame of %d bytes exceeds the limit of %d' % (len(data), max_bytes))
+    try:
+        env = mp.unpackb(data)
+    except ValueError as e:
+        raise FrameError('malformed', 'envelope is not one msgpack object (%s)' % (e,))
+    _require(isinstance(env, list) and len(env) == 3, 'malformed', 'envelope must be a msgpack array [version, body, signature]')
+    version, body, sig = env
+    _require(_is_int(version), 'malformed', 'envelope version must be an integer')
+    _require(version == VERSION, 'version', 'frame version %d is not supported (this side speaks %d)' % (version, VERSION))
+    _require(isinstance(body, bytes), 'malformed', 'envelope body must be msgpack bin')
+    _require(isinstance(sig, bytes) and len(sig) == SIGNATURE_SIZE, 'malformed', 'signature must be a 64-byte bin (SM2 r||s)')
+    try:
+        doc = mp.unpackb(body)
+    except ValueError as e:
+        raise FrameError('malformed', 'body is not one msgpack object (%s)' % (e,))
+    _require(isinstance(doc, dict), 'body', 'body must be a msgpack map')
+    keys = sorted(doc.keys())
+    _require(keys == list(BODY_KEYS), 'body', 'body keys must be exactly %s, found %s' % (', '.join(BODY_KEYS), ', '.join(str(k) for k in keys)))
+    _check_gateway_id(doc['gw'])
+    s0, t0, tu = doc['s0'], doc['t0'], doc['tu']
+    _require(_is_int(s0) and 0 <= s0 <= INT64_MAX, 'body', 's0 must be an integer in [0, 2^63)')
+    _require(_is_int(t0) and T0_MIN <= t0 < T0_MAX, 'body', 't0 must be Unix seconds between 2000 and 2100')
+    _require(_is_int(tu) and tu in TIME_UNITS, 'body', 'tu must be one of %s milliseconds' % (list(TIME_UNITS),))
+    _require(isinstance(doc['root'], bytes) and len(doc['root']) == merkle.HASH_SIZE, 'body', 'root must be a 32-byte bin')
+    _require(isinstance(doc['cv'], str), 'body', 'cv must be a code-table version string')
+    code_rows = doc['codes']
+    _require(isinstance(code_rows, list) and code_rows, 'codes', 'codes must be a non-empty array')
+    tables = None
+    if check_codes:
+        try:
+            tables = _codes.tables(doc['cv'])
+        except _codes.CodeError as e:
+            raise FrameError('codes', str(e))
+    seen = {}
+    for row in code_rows:
+        _require(isinstance(row, list) and len(row) == 3, 'codes', 'each code entry is [code, exponent, unit]')
+        code, exp, unit = row
+        _require(isinstance(code, str) and code not in seen, 'codes', 'code %r is not a string or appears twice' % (code,))
+        _require(_is_int(exp) and -decimals.MAX_EXP <= exp <= decimals.MAX_EXP, 'codes', 'exponent of %s must be an integer in [-12, 12]' % code)
+        _require(isinstance(unit, str) and 0 < len(unit) <= UNIT_MAX, 'codes', 'unit of %s must be a non-empty string' % code)
+        if tables is not None:
+            try:
+                _require(tables.validate(code) == code, 'codes', 'code %r must be digits only' % code)
+                tables.check_unit(code, unit)
+            except _codes.CodeError as e:
+                raise FrameError('codes', str(e))
+        seen[code] = True
+    recs = doc['recs']
+    _require(isinstance(recs, list) and recs, 'records', 'recs must be a non-empty array')
+    _require(len(recs) <= max_records, 'too_large', 'frame has %d records, the limit is %d' % (len(recs), max_records))
+    _require(s0 + len(recs) - 1 <= INT64_MAX, 'body', 'sequence range exceeds 2^63')
+    gw = doc['gw']
+    prev_ms = t0 * 1000
+    ncodes = len(code_rows)
+    records = []
+    for i, item in enumerate(recs):
+        seq = s0 + i
+        where = 'record seq %d' % seq
+        _require(isinstance(item, list) and len(item) in (3, 4), 'records', '%s: a record is [code index, time step, value(, flags)]' % where)
+        ci, step, value = item[0], item[1], item[2]
+        flags = item[3] if len(item) == 4 else 0
+        _require(_is_int(ci) and 0 <= ci < ncodes, 'records', '%s: code index out of range' % where)
+        _require(_is_int(step) and -STEP_MAX <= step <= STEP_MAX, 'records', '%s: time step must be an integer in (-2^32, 2^32)' % where)
+        _check_value(value, flags, where)
+        prev_ms += step * tu
+        _require(T0_MIN * 1000 <= prev_ms < T0_MAX * 1000, 'records', '%s: time lies outside 2000..2100' % where)
+        code, exp, _ = code_rows[ci]
+        records.append(Record(seq, code, prev_ms, value, exp if _is_int(value) else 0, flags))
+    leaves = leaf_hashes(gw, records)
+    _require(merkle.root(leaves) == doc['root'], 'root_mismatch', 'the hash-tree root does not match the records')
+    return Frame(body, sig, doc, records, leaves)
+
+
+def verify_record_proof(gateway_id, record, index, size, path, root):
+    """True when `path` proves `record` is leaf `index` of `size` under `root`."""
+    leaf = merkle.leaf_hash(leaf_bytes(gateway_id, record))
+    return merkle.root_from_proof(leaf, index, size, path) == root

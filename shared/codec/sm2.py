@@ -1,0 +1,232 @@
+"""SM2 keys and signatures as Tanji uses them (GB/T 32918; docs/crypto.md).
+
+- Curve sm2p256v1, digest SM3, user ID b'1234567812345678' on gateway and server.
+- Signatures are exactly 64 bytes r||s; anything else is rejected before any
+  library call.
+- Backends: the system OpenSSL 3 libcrypto through ctypes ("openssl") where it
+  loads, else pure Python ("pure", also on MicroPython).  TANJI_SM2_BACKEND=pure
+  forces the fallback.  Both produce and accept the same bytes.
+- Keys are checked on load: the private scalar lies in [1, n-2], public points
+  are on the curve, and a private key's stored public point matches it.
+"""
+
+import binascii
+import os
+
+from shared.codec import sm2_der, sm2_pure, sm3
+
+DEFAULT_ID = sm2_pure.DEFAULT_ID
+N = sm2_pure.N
+SIGNATURE_SIZE = 64
+
+
+def _choose_backend():
+    if os.getenv('TANJI_SM2_BACKEND') == 'pure':
+        return None
+    try:
+        from shared.codec import sm2_openssl
+        return sm2_openssl
+    except Exception:  # ImportError on MicroPython, Unavailable without OpenSSL 3
+        return None
+
+
+_native = _choose_backend()
+BACKEND = 'openssl' if _native is not None else 'pure'
+
+
+class KeyError_(ValueError):
+    """A key that cannot be used: wrong form, wrong curve, off-curve point, bad scalar."""
+
+
+def _unhex(text, what):
+    try:
+        return binascii.unhexlify(''.join(text.split()))
+    except Exception:
+        raise KeyError_('%s is not valid hex' % what)
+
+
+def _decompress(prefix, x):
+    y = pow(x * x * x + sm2_pure.A * x + sm2_pure.B, (sm2_pure.P + 1) // 4, sm2_pure.P)
+    if (y & 1) != (prefix & 1):
+        y = sm2_pure.P - y
+    return y
+
+
+class PublicKey:
+    """An SM2 public key (a point on sm2p256v1)."""
+
+    def __init__(self, point):
+        point = bytes(point)
+        if len(point) == 64:
+            point = b'\x04' + point
+        if len(point) == 33 and point[0] in (2, 3):
+            x = int.from_bytes(point[1:], 'big')
+            if x >= sm2_pure.P:
+                raise KeyError_('public key x coordinate out of range')
+            y = _decompress(point[0], x)
+            point = b'\x04' + x.to_bytes(32, 'big') + y.to_bytes(32, 'big')
+        if len(point) != 65 or point[0] != 4:
+            raise KeyError_('public key must be 65 bytes 04||x||y (or 64-byte x||y, or 33-byte compressed)')
+        x = int.from_bytes(point[1:33], 'big')
+        y = int.from_bytes(point[33:], 'big')
+        if not sm2_pure.on_curve(x, y):
+            raise KeyError_('public key point is not on the SM2 curve')
+        self.x = x
+        self.y = y
+        self.point = point
+        self._native_key = None
+
+    @classmethod
+    def from_der(cls, der):
+        try:
+            return cls(sm2_der.point_from_spki(der))
+        except sm2_der.DerError as e:
+            raise KeyError_(str(e))
+
+    @classmethod
+    def from_pem(cls, text):
+        try:
+            label, der = sm2_der.pem_decode(text)
+        except sm2_der.DerError as e:
+            raise KeyError_(str(e))
+        if label != 'PUBLIC KEY':
+            raise KeyError_('expected a PUBLIC KEY PEM block, found %s' % label)
+        return cls.from_der(der)
+
+    @classmethod
+    def from_hex(cls, text):
+        return cls(_unhex(text, 'public key'))
+
+    @classmethod
+    def load(cls, data):
+        """From PEM text, DER bytes, raw point bytes or hex text, whichever data is."""
+        if isinstance(data, (bytes, bytearray)):
+            data = bytes(data)
+            if data[:1] == b'\x30':
+                return cls.from_der(data)
+            if len(data) in (33, 64, 65) and data[:1] in (b'\x02', b'\x03', b'\x04') or len(data) == 64:
+                return cls(data)
+            try:
+                data = data.decode()
+            except Exception:
+                raise KeyError_('public key is neither PEM, DER, hex nor a raw point')
+        if '-----BEGIN' in data:
+            return cls.from_pem(data)
+        return cls.from_hex(data)
+
+    def to_der(self):
+        return sm2_der.spki_from_point(self.point)
+
+    def to_pem(self):
+        return sm2_der.pem_encode(self.to_der(), 'PUBLIC KEY')
+
+    def to_hex(self):
+        return binascii.hexlify(self.point).decode()
+
+    def __eq__(self, other):
+        return isinstance(other, PublicKey) and other.point == self.point
+
+    def __hash__(self):
+        return hash(self.point)
+
+    def _native(self):
+        if self._native_key is None:
+            self._native_key = _native.load_public(self.point)
+        return self._native_key
+
+    def verify(self, msg, signature, uid=DEFAULT_ID):
+        """True only for a valid 64-byte r||s signature of msg under this key."""
+        if not isinstance(signature, (bytes, bytearray)) or len(signature) != SIGNATURE_SIZE:
+            return False
+        signature = bytes(signature)
+        r = int.from_bytes(signature[:32], 'big')
+        s = int.from_bytes(signature[32:], 'big')
+        if not (1 <= r < N and 1 <= s < N) or (r + s) % N == 0:
+            return False
+        if _native is not None:
+            return _native.verify(self._native(), bytes(msg), signature, uid)
+        return sm2_pure.verify(self.x, self.y, bytes(msg), signature, uid)
+
+
+class PrivateKey:
+    """An SM2 private key d with its public key."""
+
+    def __init__(self, d, expected_point=None):
+        if not (1 <= d <= N - 2):
+            raise KeyError_('private key scalar out of range [1, n-2]')
+        self.d = d
+        x, y = sm2_pure.public_point(d)
+        self.public_key = PublicKey(b'\x04' + x.to_bytes(32, 'big') + y.to_bytes(32, 'big'))
+        if expected_point is not None and PublicKey(expected_point).point != self.public_key.point:
+            raise KeyError_('the public key stored with the private key does not match it')
+        self._native_key = None
+
+    @classmethod
+    def generate(cls):
+        return cls(sm2_pure.random_scalar())
+
+    @classmethod
+    def from_der(cls, der):
+        try:
+            d, point = sm2_der.private_from_der(der)
+        except sm2_der.DerError as e:
+            raise KeyError_(str(e))
+        return cls(d, point)
+
+    @classmethod
+    def from_pem(cls, text):
+        try:
+            label, der = sm2_der.pem_decode(text)
+        except sm2_der.DerError as e:
+            raise KeyError_(str(e))
+        if label not in ('PRIVATE KEY', 'EC PRIVATE KEY'):
+            if label == 'ENCRYPTED PRIVATE KEY':
+                raise KeyError_('encrypted private keys are not supported; decrypt with openssl pkey first')
+            raise KeyError_('expected a PRIVATE KEY PEM block, found %s' % label)
+        return cls.from_der(der)
+
+    @classmethod
+    def from_hex(cls, text):
+        raw = _unhex(text, 'private key')
+        if len(raw) != 32:
+            raise KeyError_('raw private key must be 32 bytes (64 hex digits)')
+        return cls(int.from_bytes(raw, 'big'))
+
+    @classmethod
+    def load(cls, data):
+        """From PEM text, DER bytes or 64 hex digits, whichever data is."""
+        if isinstance(data, (bytes, bytearray)):
+            data = bytes(data)
+            if data[:1] == b'\x30':
+                return cls.from_der(data)
+            try:
+                data = data.decode()
+            except Exception:
+                raise KeyError_('private key is neither PEM, DER nor hex')
+        if '-----BEGIN' in data:
+            return cls.from_pem(data)
+        return cls.from_hex(data)
+
+    def to_der(self):
+        return sm2_der.pkcs8_private(self.d, self.public_key.point)
+
+    def to_pem(self):
+        return sm2_der.pem_encode(self.to_der(), 'PRIVATE KEY')
+
+    def to_hex(self):
+        return binascii.hexlify(self.d.to_bytes(32, 'big')).decode()
+
+    def sign(self, msg, uid=DEFAULT_ID):
+        """64-byte r||s over msg, with a fresh nonce from the OS each time."""
+        msg = bytes(msg)
+        if _native is not None:
+            if self._native_key is None:
+                self._native_key = _native.load_private(self.d, self.public_key.point)
+            return _native.sign(self._native_key, msg, uid)
+        pub = self.public_key
+        return sm2_pure.sign(self.d, pub.x, pub.y, msg, uid)
+
+
+def fingerprint(body):
+    """The frame fingerprint of seed 001 §7.4: SM3 of the exact signed body bytes."""
+    return sm3.sm3(body)

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Finds the system programs the tests need and installs the missing ones through
+# apt when running as root; otherwise says what to install.  Each entry is
+# "command:debian-package".
+set -eu
+NEEDED="openssl:openssl"
+
+missing_pkgs=""
+for entry in $NEEDED; do
+    cmd=${entry%%:*}
+    pkg=${entry#*:}
+    command -v "$cmd" >/dev/null 2>&1 || missing_pkgs="$missing_pkgs $pkg"
+done
+
+# Debian splits venv/ensurepip out of python3.
+PY=${PYTHON:-python3}
+if command -v "$PY" >/dev/null 2>&1 && ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    ver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    missing_pkgs="$missing_pkgs python${ver}-venv"
+fi
+# The SM2 fast path loads the system OpenSSL 3 libcrypto.
+if ! ls /usr/lib/*/libcrypto.so.3 /usr/lib/libcrypto.so.3 /lib/*/libcrypto.so.3 >/dev/null 2>&1; then
+    missing_pkgs="$missing_pkgs libssl3"
+fi
+
+[ -z "$missing_pkgs" ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing system packages:$missing_pkgs"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing_pkgs
+else
+    echo "Tanji's tests need these Debian packages:$missing_pkgs" >&2
+    echo "Install them (sudo apt-get install$missing_pkgs) and run make again." >&2
+    exit 1
+fi
