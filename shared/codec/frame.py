@@ -65,7 +65,7 @@ class FrameError(ValueError):
     """A frame that must be refused. `code` is the error code of the upload exchange."""
 
     def __init__(self, code, detail):
-        ValueError.__init__(self, '%s: %s' % (code, detail))
+        super().__init__('%s: %s' % (code, detail))
         self.code = code
         self.detail = detail
 
