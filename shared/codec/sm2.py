@@ -45,6 +45,36 @@ def _unhex(text, what):
         raise KeyError_('%s is not valid hex' % what)
 
 
+def _pem_der(text, labels):
+    try:
+        label, der = sm2_der.pem_decode(text)
+    except sm2_der.DerError as e:
+        raise KeyError_(str(e))
+    if label == 'ENCRYPTED PRIVATE KEY':
+        raise KeyError_('encrypted private keys are not supported; decrypt with openssl pkey first')
+    if label not in labels:
+        raise KeyError_('expected a %s PEM block, found %s' % (labels[0], label))
+    return der
+
+
+def _load_any(cls, data, what):
+    """A key from PEM text, DER, raw bytes or hex text, whichever data is."""
+    if isinstance(data, (bytes, bytearray)):
+        data = bytes(data)
+        key = cls._from_raw_bytes(data)
+        if key is not None:
+            return key
+        if data[:1] == b'\x30':
+            return cls.from_der(data)
+        try:
+            data = data.decode()
+        except Exception:
+            raise KeyError_('%s is neither PEM, DER, hex nor raw bytes' % what)
+    if '-----BEGIN' in data:
+        return cls.from_pem(data)
+    return cls.from_hex(data)
+
+
 def _decompress(prefix, x):
     y = pow(x * x * x + sm2_pure.A * x + sm2_pure.B, (sm2_pure.P + 1) // 4, sm2_pure.P)
     if (y & 1) != (prefix & 1):
@@ -85,34 +115,22 @@ class PublicKey:
 
     @classmethod
     def from_pem(cls, text):
-        try:
-            label, der = sm2_der.pem_decode(text)
-        except sm2_der.DerError as e:
-            raise KeyError_(str(e))
-        if label != 'PUBLIC KEY':
-            raise KeyError_('expected a PUBLIC KEY PEM block, found %s' % label)
-        return cls.from_der(der)
+        return cls.from_der(_pem_der(text, ('PUBLIC KEY',)))
 
     @classmethod
     def from_hex(cls, text):
         return cls(_unhex(text, 'public key'))
 
     @classmethod
+    def _from_raw_bytes(cls, data):
+        if (len(data) == 65 and data[0] == 4) or (len(data) == 33 and data[0] in (2, 3)) or len(data) == 64:
+            return cls(data)
+        return None
+
+    @classmethod
     def load(cls, data):
         """From PEM text, DER bytes, raw point bytes or hex text, whichever data is."""
-        if isinstance(data, (bytes, bytearray)):
-            data = bytes(data)
-            if data[:1] == b'\x30':
-                return cls.from_der(data)
-            if len(data) in (33, 64, 65) and data[:1] in (b'\x02', b'\x03', b'\x04') or len(data) == 64:
-                return cls(data)
-            try:
-                data = data.decode()
-            except Exception:
-                raise KeyError_('public key is neither PEM, DER, hex nor a raw point')
-        if '-----BEGIN' in data:
-            return cls.from_pem(data)
-        return cls.from_hex(data)
+        return _load_any(cls, data, 'public key')
 
     def to_der(self):
         return sm2_der.spki_from_point(self.point)
@@ -175,15 +193,7 @@ class PrivateKey:
 
     @classmethod
     def from_pem(cls, text):
-        try:
-            label, der = sm2_der.pem_decode(text)
-        except sm2_der.DerError as e:
-            raise KeyError_(str(e))
-        if label not in ('PRIVATE KEY', 'EC PRIVATE KEY'):
-            if label == 'ENCRYPTED PRIVATE KEY':
-                raise KeyError_('encrypted private keys are not supported; decrypt with openssl pkey first')
-            raise KeyError_('expected a PRIVATE KEY PEM block, found %s' % label)
-        return cls.from_der(der)
+        return cls.from_der(_pem_der(text, ('PRIVATE KEY', 'EC PRIVATE KEY')))
 
     @classmethod
     def from_hex(cls, text):
@@ -193,19 +203,13 @@ class PrivateKey:
         return cls(int.from_bytes(raw, 'big'))
 
     @classmethod
+    def _from_raw_bytes(cls, data):
+        return cls(int.from_bytes(data, 'big')) if len(data) == 32 else None
+
+    @classmethod
     def load(cls, data):
-        """From PEM text, DER bytes or 64 hex digits, whichever data is."""
-        if isinstance(data, (bytes, bytearray)):
-            data = bytes(data)
-            if data[:1] == b'\x30':
-                return cls.from_der(data)
-            try:
-                data = data.decode()
-            except Exception:
-                raise KeyError_('private key is neither PEM, DER nor hex')
-        if '-----BEGIN' in data:
-            return cls.from_pem(data)
-        return cls.from_hex(data)
+        """From PEM text, DER bytes, 32 raw bytes or 64 hex digits, whichever data is."""
+        return _load_any(cls, data, 'private key')
 
     def to_der(self):
         return sm2_der.pkcs8_private(self.d, self.public_key.point)

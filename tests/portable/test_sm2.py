@@ -118,3 +118,22 @@ def test_bad_keys_are_refused_on_load():
 def test_fingerprint_is_sm3_of_body():
     from shared.codec import sm3
     assert sm2.fingerprint(b'body') == sm3.sm3(b'body')
+
+
+def test_load_tells_raw_bytes_from_der_even_when_x_starts_with_0x30():
+    key = None
+    for d in range(2, 4000):  # about 1 in 256 points has x starting with byte 0x30
+        k = sm2.PrivateKey(d)
+        if k.public_key.point[1] == 0x30:
+            key = k
+            break
+    assert key is not None
+    assert sm2.PublicKey.load(key.public_key.point[1:]) == key.public_key
+    assert sm2.PublicKey.load(key.public_key.point) == key.public_key
+    assert sm2.PrivateKey.load(key.d.to_bytes(32, 'big')).d == key.d
+
+
+def test_encrypted_private_key_pem_gets_a_hint():
+    pem = sm2_der.pem_encode(b'\x30\x00', 'ENCRYPTED PRIVATE KEY')
+    e = raises(sm2.KeyError_, sm2.PrivateKey.from_pem, pem)
+    assert 'decrypt' in str(e)
