@@ -283,7 +283,7 @@ def _require(cond, code, detail):
         raise FrameError(code, detail)
 
 
-def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS, check_codes=True):
+def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS):
     """Decode and check a frame; FrameError says what is wrong. Does not verify the signature."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise FrameError('malformed', 'a frame is bytes')
@@ -316,12 +316,10 @@ def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS, check_codes=Tr
     _require(isinstance(doc['cv'], str), 'body', 'cv must be a code-table version string')
     code_rows = doc['codes']
     _require(isinstance(code_rows, list) and code_rows, 'codes', 'codes must be a non-empty array')
-    tables = None
-    if check_codes:
-        try:
-            tables = _codes.tables(doc['cv'])
-        except _codes.CodeError as e:
-            raise FrameError('codes', str(e))
+    try:
+        tables = _codes.tables(doc['cv'])
+    except _codes.CodeError as e:
+        raise FrameError('codes', str(e))
     seen = {}
     for row in code_rows:
         _require(isinstance(row, list) and len(row) == 3, 'codes', 'each code entry is [code, exponent, unit]')
@@ -329,12 +327,11 @@ def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS, check_codes=Tr
         _require(isinstance(code, str) and code not in seen, 'codes', 'code %r is not a string or appears twice' % (code,))
         _require(_is_int(exp) and -decimals.MAX_EXP <= exp <= decimals.MAX_EXP, 'codes', 'exponent of %s must be an integer in [-12, 12]' % code)
         _require(isinstance(unit, str) and 0 < len(unit) <= UNIT_MAX, 'codes', 'unit of %s must be a non-empty string' % code)
-        if tables is not None:
-            try:
-                _require(tables.validate(code) == code, 'codes', 'code %r must be digits only' % code)
-                tables.check_unit(code, unit)
-            except _codes.CodeError as e:
-                raise FrameError('codes', str(e))
+        try:
+            _require(tables.validate(code) == code, 'codes', 'code %r must be digits only' % code)
+            tables.check_unit(code, unit)
+        except _codes.CodeError as e:
+            raise FrameError('codes', str(e))
         seen[code] = True
     recs = doc['recs']
     _require(isinstance(recs, list) and recs, 'records', 'recs must be a non-empty array')

@@ -93,7 +93,7 @@ class _Key:
 
     def __del__(self):
         pkey = getattr(self, '_pkey', None)
-        if pkey:
+        if pkey and _EVP_PKEY_free is not None:  # module globals may be gone at interpreter exit
             _EVP_PKEY_free(pkey)
             self._pkey = None
 
