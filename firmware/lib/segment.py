@@ -129,8 +129,7 @@ class Segment:
                 f.write(chunk)
                 left -= len(chunk)
             _fsync(f)
-        seg = cls(path, generation, first_seq, size_limit, f, tail, next_seq)
-        return seg
+        return cls(path, generation, first_seq, size_limit, f, tail, next_seq)
 
     def has_room(self, payload_len):
         return self.tail + self._pending_bytes + RECORD_OVERHEAD + payload_len <= self.size_limit
