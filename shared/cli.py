@@ -1,15 +1,28 @@
 """The `tanji` command. Each area registers its own subcommands."""
 
 import argparse
+import importlib
 import sys
 
 from shared.codec import cli as codec_cli
 
 
+AREAS = ['server.cli']  # optional areas: registered when their dependencies are installed
+ERRORS: tuple = codec_cli.ERRORS
+
+
 def build_parser() -> argparse.ArgumentParser:
+    global ERRORS
     parser = argparse.ArgumentParser(prog='tanji', description='Tanji carbon metering: gateway, server and test rigs')
     sub = parser.add_subparsers(dest='command', required=True)
     codec_cli.register(sub)
+    for name in AREAS:
+        try:
+            area = importlib.import_module(name)
+        except ImportError:
+            continue
+        area.register(sub)
+        ERRORS = ERRORS + tuple(e for e in area.ERRORS if e not in ERRORS)
     return parser
 
 
@@ -17,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except codec_cli.ERRORS as e:
+    except ERRORS as e:
         print('tanji: error: %s' % e, file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -1,0 +1,238 @@
+"""Operator and admin endpoints (docs/server.md, served as OpenAPI at /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from server import admin, registry, store, views
+from server.app import json_error, json_response, read_body, requires, server_of, actor
+from server.ingest import Rejected
+from server.views import BadQuery
+from shared.codec import frame as framing
+
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_type != 'application/json':
+        raise BadQuery('send a JSON object with Content-Type: application/json')
+    try:
+        doc = json.loads(await read_body(request, 1 << 20))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadQuery('body is not JSON: %s' % e)
+    if not isinstance(doc, dict):
+        raise BadQuery('body must be a JSON object')
+    return doc
+
+
+def _text(doc: dict, key: str, required: bool = True, default: str = '') -> str:
+    value = doc.get(key, None if required else default)
+    if not isinstance(value, str) or (required and not value):
+        raise BadQuery('%s must be a non-empty string' % key)
+    return value
+
+
+@requires('operator')
+async def get_records(request: web.Request) -> web.Response:
+    q = request.query
+    known = {'gateway', 'code', 'point', 'from', 'to', 'limit', 'after'}
+    unknown = set(q) - known
+    if unknown:
+        raise BadQuery('unknown parameter(s) %s; use %s' % (', '.join(sorted(unknown)), ', '.join(sorted(known))))
+    code = views.parse_code_prefix(q['code']) if 'code' in q else None
+    point = q.get('point')
+    if point is not None and not (len(point) == 3 and point.isdigit()):
+        raise BadQuery('point must be the 3-digit measuring-point number')
+    since = views.parse_time('from', q['from']) if 'from' in q else None
+    until = views.parse_time('to', q['to']) if 'to' in q else None
+    limit = views.parse_int('limit', q['limit'], 1, MAX_LIMIT) if 'limit' in q else DEFAULT_LIMIT
+    after = None
+    if 'after' in q:
+        parts = q['after'].split(':', 2)
+        if len(parts) != 3 or not parts[0].lstrip('-').isdigit() or not parts[2].isdigit():
+            raise BadQuery('after must be the "next" value of a previous page')
+        after = (int(parts[0]), parts[1], int(parts[2]))
+    rows = await server_of(request).db.read(store.query_records, q.get('gateway'), code, point, since, until,
+                                           after, limit)
+    doc: dict[str, Any] = {'records': [views.record_json(r) for r in rows], 'next': None}
+    if len(rows) == limit:
+        last = rows[-1]
+        doc['next'] = '%d:%s:%d' % (last.ts_ms, last.gateway, last.seq)
+    return json_response(doc)
+
+
+def _seq(request: web.Request) -> int:
+    return views.parse_int('seq', request.match_info['seq'], 0, framing.INT64_MAX)
+
+
+@requires('operator')
+async def get_record_proof(request: web.Request) -> web.Response:
+    gateway = request.match_info['gateway']
+    seq = _seq(request)
+    srv = server_of(request)
+
+    def lookup(conn):
+        held = store.get_record(conn, gateway, seq)
+        return None if held is None else (held, registry.record_proof(conn, gateway, seq))
+
+    found = await srv.db.read(lookup)
+    if found is None:
+        return json_error(404, 'not_found', 'no record %d of gateway %s is stored' % (seq, gateway))
+    held, proof = found
+    return json_response(dict(proof, record=views.record_json(held)))
+
+
+@requires('operator')
+async def verify_fingerprint(request: web.Request) -> web.Response:
+    srv = server_of(request)
+    if request.content_type == 'application/x-msgpack':
+        raw = await read_body(request, srv.config.max_frame_bytes)
+        try:
+            decoded = framing.decode(raw, srv.config.max_frame_bytes, srv.config.max_records)
+        except framing.FrameError as e:
+            raise Rejected(e.code, e.detail)
+        return json_response(await srv.db.read(registry.check_frame, decoded))
+    doc = await _json_body(request)
+    gateway = _text(doc, 'gateway')
+    record = views.record_from_json(doc.get('record'))
+    proof = doc.get('proof')
+    if not isinstance(proof, dict):
+        raise BadQuery('proof must be an object {index, size, path, root}')
+    try:
+        index, size = proof['index'], proof['size']
+        path = [bytes.fromhex(h) for h in proof['path']]
+        root = bytes.fromhex(proof['root'])
+    except (KeyError, TypeError, ValueError) as e:
+        raise BadQuery('proof needs index, size, path (hex list) and root (hex): %s' % e)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (index, size)) or not 0 <= index < size:
+        raise BadQuery('proof index and size must be integers with 0 <= index < size')
+    if len(root) != 32 or any(len(h) != 32 for h in path):
+        raise BadQuery('root and path entries are 32-byte SM3 hashes')
+    return json_response(await srv.db.read(registry.check_record, gateway, record, index, size, path, root))
+
+
+def _gateways_view(conn, name: str | None):
+    pending = store.pending_counts(conn)
+    if name is None:
+        return [views.gateway_json(g, pending.get(g.id, 0)) for g in store.list_gateways(conn)]
+    g = store.get_gateway(conn, name)
+    return None if g is None else views.gateway_json(g, pending.get(g.id, 0))
+
+
+@requires('operator')
+async def list_gateways(request: web.Request) -> web.Response:
+    return json_response({'gateways': await server_of(request).db.read(_gateways_view, None)})
+
+
+@requires('operator')
+async def get_gateway(request: web.Request) -> web.Response:
+    name = request.match_info['gateway']
+    doc = await server_of(request).db.read(_gateways_view, name)
+    if doc is None:
+        return json_error(404, 'not_found', 'no gateway %s is enrolled' % name)
+    return json_response(doc)
+
+
+@requires('admin')
+async def enrol_gateway(request: web.Request) -> web.Response:
+    doc = await _json_body(request)
+    first_seq = doc.get('first_seq', 0)
+    if not isinstance(first_seq, int) or isinstance(first_seq, bool):
+        raise BadQuery('first_seq must be an integer')
+    srv = server_of(request)
+    g = await srv.db.write_tx(admin.enrol, actor(request), _text(doc, 'gateway'), _text(doc, 'public_key'),
+                              _text(doc, 'enterprise'), _text(doc, 'site'), first_seq, _now_ms())
+    srv.ingest.keys.forget(g.gateway)
+    return json_response(views.gateway_json(g), 201)
+
+
+@requires('admin')
+async def revoke_gateway(request: web.Request) -> web.Response:
+    doc = await _json_body(request)
+    srv = server_of(request)
+    name = request.match_info['gateway']
+    g = await srv.db.write_tx(admin.revoke, actor(request), name, _text(doc, 'reason'), _now_ms())
+    srv.ingest.keys.forget(name)
+    return json_response(views.gateway_json(g))
+
+
+def _centres_view(conn, senders):
+    out = []
+    for c in store.list_centres(conn):
+        sender = senders.get(c.name)
+        out.append({
+            'name': c.name, 'url': c.url, 'cursor': c.cursor, 'backlog_frames': store.backlog(conn, c.cursor),
+            'delivered': c.delivered, 'last_success_at': views.iso(c.last_success_at),
+            'last_error': c.last_error, 'last_error_at': views.iso(c.last_error_at),
+            'refused_frames': len(store.fanout_rejects(conn, c.name)),
+            'configured': sender is not None, 'sender': sender.status() if sender else None,
+        })
+    return out
+
+
+@requires('operator')
+async def list_centres(request: web.Request) -> web.Response:
+    srv = server_of(request)
+    senders = {s.centre.name: s for s in srv.fanout.senders}
+    return json_response({'centres': await srv.db.read(_centres_view, senders)})
+
+
+@requires('operator')
+async def list_rejects(request: web.Request) -> web.Response:
+    rows = await server_of(request).db.read(store.fanout_rejects, request.match_info['centre'])
+    return json_response({'rejects': [dict(r, at=views.iso(r['at'])) for r in rows]})
+
+
+@requires('admin')
+async def add_token(request: web.Request) -> web.Response:
+    doc = await _json_body(request)
+    token = await server_of(request).db.write_tx(admin.add_token, actor(request), _text(doc, 'name'),
+                                                 _text(doc, 'role'), _now_ms())
+    return json_response({'name': doc['name'], 'role': doc['role'], 'token': token}, 201)
+
+
+@requires('admin')
+async def revoke_token(request: web.Request) -> web.Response:
+    srv = server_of(request)
+    await srv.db.write_tx(admin.revoke_token, actor(request), request.match_info['name'], _now_ms())
+    srv.tokens.clear()
+    return json_response({'revoked': request.match_info['name']})
+
+
+@requires('admin')
+async def list_tokens(request: web.Request) -> web.Response:
+    rows = await server_of(request).db.read(store.list_tokens)
+    return json_response({'tokens': [dict(r, created_at=views.iso(r['created_at']),
+                                          revoked_at=views.iso(r['revoked_at'])) for r in rows]})
+
+
+@requires('admin')
+async def get_audit(request: web.Request) -> web.Response:
+    limit = views.parse_int('limit', request.query.get('limit', '1000'), 1, MAX_LIMIT)
+    rows = await server_of(request).db.read(store.audit_log, limit)
+    return json_response({'audit': [dict(r, at=views.iso(r['at'])) for r in rows]})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get('/api/v1/records', get_records)
+    router.add_get('/api/v1/records/{gateway}/{seq}/proof', get_record_proof)
+    router.add_post('/api/v1/fingerprints/verify', verify_fingerprint)
+    router.add_get('/api/v1/gateways', list_gateways)
+    router.add_post('/api/v1/gateways', enrol_gateway)
+    router.add_get('/api/v1/gateways/{gateway}', get_gateway)
+    router.add_post('/api/v1/gateways/{gateway}/revoke', revoke_gateway)
+    router.add_get('/api/v1/centres', list_centres)
+    router.add_get('/api/v1/centres/{centre}/rejects', list_rejects)
+    router.add_get('/api/v1/tokens', list_tokens)
+    router.add_post('/api/v1/tokens', add_token)
+    router.add_post('/api/v1/tokens/{name}/revoke', revoke_token)
+    router.add_get('/api/v1/audit', get_audit)

@@ -1,0 +1,204 @@
+"""The upload exchange's server side (docs/protocol.md §7).
+
+accept(raw) decodes the frame, finds the gateway's enrolled key, verifies the
+SM2 signature over the body, checks the time range and hands the frame to the
+writer.  The writer takes every frame waiting at that moment and stores them
+in one transaction (group commit), then answers each with its ack.  Nothing of
+a refused frame is stored; only the refusal is counted against the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+from server import store
+from server.config import ServerConfig
+from server.dbthreads import DatabaseThreads
+from shared.codec import frame as framing
+from shared.codec import sm2
+
+log = logging.getLogger('tanji.server.ingest')
+
+STATUS = {
+    'malformed': 400, 'version': 400, 'body': 400, 'records': 400, 'codes': 400, 'root_mismatch': 400,
+    'bad_signature': 401, 'unknown_gateway': 403, 'revoked_gateway': 403, 'too_large': 413,
+    'content_type': 415, 'time_range': 422, 'busy': 429, 'unavailable': 503,
+}
+KEY_CACHE_SECONDS = 30.0
+MAX_BATCH_RECORDS = 50_000
+
+
+class Rejected(Exception):
+    """A refusal of the upload exchange: HTTP status, error code, detail."""
+
+    def __init__(self, code: str, detail: str, retry_after: int | None = None) -> None:
+        super().__init__('%s: %s' % (code, detail))
+        self.code = code
+        self.status = STATUS[code]
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+@dataclass
+class CachedGateway:
+    id: int
+    key: sm2.PublicKey
+    revoked: bool
+    loaded_at: float
+
+
+class GatewayKeys:
+    """Enrolled public keys, cached briefly; the writer re-checks revocation inside its transaction."""
+
+    def __init__(self, db: DatabaseThreads, clock: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.clock = clock
+        self._cache: dict[str, CachedGateway | None] = {}
+        self._missing_at: dict[str, float] = {}
+
+    async def get(self, gateway: str) -> CachedGateway | None:
+        now = self.clock()
+        hit = self._cache.get(gateway)
+        if hit is not None and now - hit.loaded_at < KEY_CACHE_SECONDS:
+            return hit
+        if hit is None and now - self._missing_at.get(gateway, -1e9) < 1.0:
+            return None
+        row = await self.db.read(store.get_gateway, gateway)
+        if row is None:
+            self._cache.pop(gateway, None)
+            if len(self._missing_at) > 10_000:
+                self._missing_at.clear()
+            self._missing_at[gateway] = now
+            return None
+        entry = CachedGateway(row.id, sm2.PublicKey.load(row.public_key), row.revoked_at is not None, now)
+        self._cache[gateway] = entry
+        return entry
+
+    def forget(self, gateway: str) -> None:
+        self._cache.pop(gateway, None)
+        self._missing_at.pop(gateway, None)
+
+
+class Ingest:
+    def __init__(self, db: DatabaseThreads, config: ServerConfig,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.config = config
+        self.wall_clock = wall_clock
+        self.keys = GatewayKeys(db)
+        self._queue: deque[tuple[store.Incoming, asyncio.Future]] = deque()
+        self._queued_records = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._listeners: list[asyncio.Event] = []
+        self.counters = {'frames': 0, 'records': 0, 'rejected': 0, 'batches': 0}
+
+    def listen(self) -> asyncio.Event:
+        """An event set after every commit that stored frames (fan-out waits on it)."""
+        event = asyncio.Event()
+        self._listeners.append(event)
+        return event
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._writer(), name='tanji-ingest-writer')
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            while self._queue:
+                await asyncio.sleep(0.01)
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def _check_time(self, frame: framing.Frame) -> None:
+        now_ms = int(self.wall_clock() * 1000)
+        newest = max(r.ts_ms for r in frame.records)
+        oldest = min(r.ts_ms for r in frame.records)
+        if newest > now_ms + self.config.max_future_s * 1000:
+            raise Rejected('time_range', 'record stamped %d s ahead of the centre clock (limit %d s)'
+                           % ((newest - now_ms) // 1000, self.config.max_future_s))
+        if oldest < now_ms - self.config.max_age_days * 86_400_000:
+            raise Rejected('time_range', 'record older than the centre accepts (%d days)' % self.config.max_age_days)
+
+    async def accept(self, raw: bytes) -> int:
+        """Store one frame and return the gateway's ack, or raise Rejected."""
+        try:
+            frame = framing.decode(raw, self.config.max_frame_bytes, self.config.max_records)
+        except framing.FrameError as e:
+            self.counters['rejected'] += 1
+            raise Rejected(e.code, e.detail)
+        gateway = await self.keys.get(frame.gateway_id)
+        if gateway is None:
+            self.counters['rejected'] += 1
+            raise Rejected('unknown_gateway', 'no gateway %s is enrolled at this centre' % frame.gateway_id)
+        if gateway.revoked:
+            self.counters['rejected'] += 1
+            raise Rejected('revoked_gateway', 'gateway %s was revoked' % frame.gateway_id)
+        if not frame.verify(gateway.key):
+            self.counters['rejected'] += 1
+            await self.db.write_tx(store.note_signature_failure, gateway.id, int(self.wall_clock() * 1000))
+            raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s' % frame.gateway_id)
+        try:
+            self._check_time(frame)
+        except Rejected:
+            self.counters['rejected'] += 1
+            await self.db.write_tx(store.note_rejected_frame, gateway.id)
+            raise
+        n = len(frame.records)
+        if self._queued_records and self._queued_records + n > self.config.max_queue_records:
+            self.counters['rejected'] += 1
+            raise Rejected('busy', 'the centre is catching up with its disk; retry later', retry_after=2)
+        item = store.Incoming(frame, bytes(raw), frame.fingerprint(), int(self.wall_clock() * 1000))
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        self._queued_records += n
+        self._wake.set()
+        result: store.Stored = await future
+        if result.error is not None:
+            self.keys.forget(frame.gateway_id)
+            raise Rejected(result.error, result.detail)
+        return result.ack
+
+    def _take_batch(self) -> list[tuple[store.Incoming, asyncio.Future]]:
+        batch, records = [], 0
+        while self._queue and (not batch or records + len(self._queue[0][0].frame.records) <= MAX_BATCH_RECORDS):
+            item = self._queue.popleft()
+            batch.append(item)
+            records += len(item[0].frame.records)
+        return batch
+
+    async def _writer(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch = self._take_batch()
+                n = sum(len(item.frame.records) for item, _ in batch)
+                try:
+                    results = await self.db.write(store.store_frames, [item for item, _ in batch])
+                except Exception as e:
+                    log.error('storing %d frames failed: %s', len(batch), e)
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(Rejected('unavailable', 'the centre cannot store data right now',
+                                                          retry_after=5))
+                else:
+                    self.counters['batches'] += 1
+                    for (item, future), result in zip(batch, results):
+                        if result.error is None:
+                            self.counters['frames'] += 1
+                            self.counters['records'] += result.new_records
+                        if not future.done():
+                            future.set_result(result)
+                    for event in self._listeners:
+                        event.set()
+                finally:
+                    self._queued_records -= n

@@ -1,0 +1,220 @@
+"""The upload exchange on a running server: acks, idempotency, every refusal."""
+
+import asyncio
+import threading
+import time
+
+import msgpack
+import pytest
+
+from portable_helpers import ENERGY, UNITS
+from shared.codec import frame, sm2
+
+
+def counts(h):
+    conn = h.db()
+    try:
+        return conn.one('SELECT count(*) FROM records')[0], conn.one('SELECT count(*) FROM frames')[0]
+    finally:
+        conn.close()
+
+
+def signed(key, doc) -> bytes:
+    body = msgpack.packb(doc, use_bin_type=True)
+    return msgpack.packb([1, body, key.sign(body)], use_bin_type=True)
+
+
+def body_of(raw: bytes) -> dict:
+    return msgpack.unpackb(msgpack.unpackb(raw)[1])
+
+
+async def test_in_order_frames_are_acknowledged_and_stored(harness):
+    gw = harness.gateways['gw-a']
+    for first in range(0, 100, 20):
+        status, doc = await harness.post_frame(gw.frame(first, 20))
+        assert (status, doc) == (200, {'ack': first + 19})
+    assert counts(harness) == (100, 5)
+    status, page = await harness.get('/api/v1/records', gateway='gw-a', limit='1000')
+    assert status == 200
+    got = [(r['seq'], r['code'], r['ts_ms'], r['mantissa'], r['float'], r['flags']) for r in page['records']]
+    want = [(r.seq, r.code, r.ts_ms, r.value, None, r.flags) for r in gw.records(0, 100)]
+    assert sorted(got) == sorted(want)
+
+
+async def test_resends_and_overlaps_never_duplicate(harness):
+    gw = harness.gateways['gw-a']
+    assert await harness.post_frame(gw.frame(0, 30)) == (200, {'ack': 29})
+    assert await harness.post_frame(gw.frame(0, 30)) == (200, {'ack': 29})      # same body again (new signature)
+    assert await harness.post_frame(gw.frame(10, 30)) == (200, {'ack': 39})     # overlap
+    assert await harness.post_frame(gw.frame(5, 10)) == (200, {'ack': 39})      # inside
+    records, _ = counts(harness)
+    assert records == 40
+    status, g = await harness.get('/api/v1/gateways/gw-a')
+    assert g['records'] == 40 and g['conflicts'] == 0 and g['ack'] == 39
+
+
+async def test_ack_is_the_highest_gap_free_sequence(harness):
+    gw = harness.gateways['gw-b']
+    assert await harness.post_frame(gw.frame(10, 10)) == (200, {'ack': -1})     # nothing from 0 yet
+    assert await harness.post_frame(gw.frame(30, 5)) == (200, {'ack': -1})
+    _, g = await harness.get('/api/v1/gateways/gw-b')
+    assert (g['last_seq'], g['received_beyond_gap'], g['missing']) == (34, 15, 20)
+    assert await harness.post_frame(gw.frame(0, 10)) == (200, {'ack': 19})      # joins 10..19
+    assert await harness.post_frame(gw.frame(20, 10)) == (200, {'ack': 34})     # joins 30..34
+    _, g = await harness.get('/api/v1/gateways/gw-b')
+    assert (g['ack'], g['missing'], g['received_beyond_gap']) == (34, 0, 0)
+
+
+async def test_changed_content_under_a_stored_sequence_is_kept_as_first_stored_and_counted(harness):
+    gw = harness.gateways['gw-a']
+    await harness.post_frame(gw.frame(0, 5))
+    altered = gw.records(0, 5)
+    altered[2] = frame.Record(2, altered[2].code, altered[2].ts_ms + 1, altered[2].value, altered[2].exp, 0)
+    status, doc = await harness.post_frame(frame.encode('gw-a', altered, UNITS, gw.key.sign))
+    assert (status, doc) == (200, {'ack': 4})
+    _, g = await harness.get('/api/v1/gateways/gw-a')
+    assert g['conflicts'] == 1
+    _, page = await harness.get('/api/v1/records', gateway='gw-a')
+    assert [r['ts_ms'] for r in page['records'] if r['seq'] == 2] == [gw.record(2).ts_ms]
+
+
+async def test_a_value_rescaled_by_another_framing_is_not_a_conflict(harness):
+    gw = harness.gateways['gw-a']
+    rec = frame.Record(0, ENERGY, gw.t0_ms, 12345, -1, 0)
+    finer = frame.Record(1, ENERGY, gw.t0_ms + 1000, 123451, -2, 0)
+    await harness.post_frame(frame.encode('gw-a', [rec], UNITS, gw.key.sign))          # stored as 12345e-1
+    await harness.post_frame(frame.encode('gw-a', [rec, finer], UNITS, gw.key.sign))   # carries it as 123450e-2
+    _, g = await harness.get('/api/v1/gateways/gw-a')
+    assert (g['ack'], g['conflicts']) == (1, 0)
+
+
+def _refusals(gw, other_key):
+    good = body_of(gw.frame(0, 5))
+    return [
+        ('malformed', 400, b'\x93\x01'),
+        ('malformed', 400, msgpack.packb([1, b'\x81', b'\x00' * 64])),
+        ('malformed', 400, gw.frame(0, 3) + b'\x00'),
+        ('version', 400, msgpack.packb([2, msgpack.packb(good), gw.key.sign(msgpack.packb(good))])),
+        ('body', 400, signed(gw.key, dict(good, extra=1))),
+        ('body', 400, signed(gw.key, dict(good, s0=-1))),
+        ('records', 400, signed(gw.key, dict(good, recs=[[0, 0, None]]))),
+        ('records', 400, signed(gw.key, dict(good, recs=[[9, 0, 1]]))),
+        ('codes', 400, signed(gw.key, dict(good, codes=[['999999999999', 0, 'kWh']]))),
+        ('codes', 400, signed(gw.key, dict(good, codes=[[c, e, 't' if u == 'kWh' else u] for c, e, u in good['codes']]))),
+        ('codes', 400, signed(gw.key, dict(good, cv='no-such-tables'))),
+        ('root_mismatch', 400, signed(gw.key, dict(good, root=b'\x00' * 32))),
+        ('bad_signature', 401, msgpack.packb([1, msgpack.packb(good), other_key.sign(msgpack.packb(good))])),
+        ('unknown_gateway', 403, frame.encode('gw-nobody', gw.records(0, 3), UNITS, gw.key.sign)),
+    ]
+
+
+async def test_every_refusal_is_a_4xx_with_a_code_and_stores_nothing(harness):
+    gw = harness.gateways['gw-a']
+    other = sm2.PrivateKey.generate()
+    for code, status, raw in _refusals(gw, other):
+        got_status, doc = await harness.post_frame(raw)
+        assert (got_status, doc['error']) == (status, code), doc
+        assert doc['detail']
+    assert counts(harness) == (0, 0)
+    _, g = await harness.get('/api/v1/gateways/gw-a')
+    assert g['signature_failures'] == 1 and g['ack'] == -1
+
+
+async def test_content_type_and_size_limits(db_url):
+    import server_harness
+    h = await server_harness.start(db_url, max_frame_bytes=2000, max_records=50)
+    try:
+        gw = h.gateways['gw-a']
+        status, doc = await h.post_frame(gw.frame(0, 5), content_type='application/json')
+        assert (status, doc['error']) == (415, 'content_type')
+        status, doc = await h.post_frame(gw.frame(0, 60))
+        assert (status, doc['error']) == (413, 'too_large')
+        big = gw.frame(0, 49) + b''
+        assert len(big) < 2000
+        status, doc = await h.post_frame(b'\x00' * 5000)
+        assert (status, doc['error']) == (413, 'too_large')
+        assert await h.post_frame(big) == (200, {'ack': 48})
+    finally:
+        await h.close()
+
+
+async def test_time_range_refusals(db_url):
+    import server_harness
+    h = await server_harness.start(db_url, max_future_s=60, max_age_days=1)
+    try:
+        gw = h.gateways['gw-a']
+        now = int(time.time() * 1000)
+        future = [frame.Record(0, ENERGY, now + 3_600_000, 1, 0, 0)]
+        status, doc = await h.post_frame(frame.encode('gw-a', future, UNITS, gw.key.sign))
+        assert (status, doc['error']) == (422, 'time_range')
+        old = [frame.Record(0, ENERGY, now - 3 * 86_400_000, 1, 0, 0)]
+        status, doc = await h.post_frame(frame.encode('gw-a', old, UNITS, gw.key.sign))
+        assert (status, doc['error']) == (422, 'time_range')
+        assert counts(h) == (0, 0)
+        _, g = await h.get('/api/v1/gateways/gw-a')
+        assert g['rejected_frames'] == 2
+    finally:
+        await h.close()
+
+
+async def test_revoked_gateway_is_refused(harness):
+    gw = harness.gateways['gw-b']
+    assert (await harness.post_frame(gw.frame(0, 3)))[0] == 200
+    status, doc = await harness.post_json('/api/v1/gateways/gw-b/revoke', {'reason': 'key leaked'})
+    assert status == 200 and doc['revoked']
+    status, doc = await harness.post_frame(gw.frame(3, 3))
+    assert (status, doc['error']) == (403, 'revoked_gateway')
+    assert counts(harness)[0] == 3
+
+
+async def test_revocation_from_the_command_line_is_honoured_by_a_running_server(harness):
+    from server import admin
+    gw = harness.gateways['gw-b']
+    assert (await harness.post_frame(gw.frame(0, 3)))[0] == 200        # key now cached
+    conn = harness.db()
+    conn.begin()
+    admin.revoke(conn, 'cli:test', 'gw-b', 'decommissioned', int(time.time() * 1000))
+    conn.commit()
+    conn.close()
+    status, doc = await harness.post_frame(gw.frame(3, 3))
+    assert (status, doc['error']) == (403, 'revoked_gateway')
+    assert counts(harness)[0] == 3
+
+
+async def test_busy_when_the_disk_queue_is_full(db_url):
+    import server_harness
+    from server.app import SERVER
+    h = await server_harness.start(db_url, max_queue_records=15)
+    try:
+        srv = h.server.app[SERVER]
+        gate = threading.Event()
+        blocker = asyncio.ensure_future(srv.db.write(lambda conn: gate.wait(10)))
+        gw = h.gateways['gw-a']
+        first = asyncio.ensure_future(h.post_frame(gw.frame(0, 10)))
+        while srv.ingest._queued_records == 0:
+            await asyncio.sleep(0.01)
+        async with h.session.post(h.url + '/api/v1/frames', data=gw.frame(10, 10),
+                                  headers={'Content-Type': 'application/x-msgpack'}) as r:
+            assert r.status == 429
+            assert (await r.json())['error'] == 'busy'
+            assert int(r.headers['Retry-After']) > 0
+        gate.set()
+        await blocker
+        assert await first == (200, {'ack': 9})
+        assert await h.post_frame(gw.frame(10, 10)) == (200, {'ack': 19})
+    finally:
+        await h.close()
+
+
+async def test_concurrent_uploads_share_group_commits(harness):
+    from server.app import SERVER
+    gws = list(harness.gateways.values())
+    jobs = [harness.post_frame(g.frame(i * 10, 10)) for g in gws for i in range(20)]
+    results = await asyncio.gather(*jobs)
+    assert all(status == 200 for status, _ in results)
+    assert counts(harness) == (400, 40)
+    counters = harness.server.app[SERVER].ingest.counters
+    assert counters['batches'] < 40
+    for g in gws:
+        _, doc = await harness.get('/api/v1/gateways/' + g.id)
+        assert doc['ack'] == 199
