@@ -42,6 +42,7 @@ class Server:
 
 
 SERVER = web.AppKey('tanji', Server)
+ACTOR = web.RequestKey('tanji_actor', str)
 
 
 def json_response(doc: Any, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -66,7 +67,7 @@ def server_of(request: web.Request) -> Server:
 
 
 def actor(request: web.Request) -> str:
-    return request.get('tanji_actor', 'anonymous')
+    return request.get(ACTOR, 'anonymous')
 
 
 async def _token_identity(srv: Server, token: str) -> tuple[str, str] | None:
@@ -98,7 +99,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     name, have = identity
     if role == 'admin' and have != 'admin':
         return json_error(403, 'forbidden', 'this needs an admin token')
-    request['tanji_actor'] = 'token:%s' % name
+    request[ACTOR] = 'token:%s' % name
     return await handler(request)
 
 
@@ -168,7 +169,7 @@ def make_app(config: ServerConfig) -> web.Application:
     ingest = Ingest(db, config)
     app = web.Application(client_max_size=config.max_frame_bytes + 1,
                           middlewares=[error_middleware, auth_middleware])
-    app[SERVER] = Server(config, db, ingest, Fanout(db, config.downstream, ingest.listen))
+    app[SERVER] = Server(config, db, ingest, Fanout(db, config, ingest.listen))
     app.router.add_post('/api/v1/frames', post_frame)
     app.router.add_get('/api/v1/health', health)
     app.router.add_get('/api/v1/openapi.json', openapi.serve)

@@ -11,6 +11,8 @@
     max_queue_records = 2000000     # 429 when this many accepted records wait for the disk
     tls_cert = ""                   # serve HTTPS when both are set
     tls_key = ""
+    fanout_backoff_base_s = 1.0     # retry waits to a downstream centre: base doubling to cap, jittered
+    fanout_backoff_cap_s = 300.0
 
     [[downstream]]                  # each further data centre (seed 001 §7.3)
     name = "province"
@@ -49,6 +51,8 @@ class ServerConfig:
     max_queue_records: int = 2_000_000
     tls_cert: str = ''
     tls_key: str = ''
+    fanout_backoff_base_s: float = 1.0
+    fanout_backoff_cap_s: float = 300.0
     downstream: list[Downstream] = field(default_factory=list)
 
     def validate(self) -> 'ServerConfig':
@@ -56,6 +60,12 @@ class ServerConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError('server.%s must be a non-negative integer, not %r' % (name, value))
+        for name in ('fanout_backoff_base_s', 'fanout_backoff_cap_s'):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError('server.%s must be a number of seconds, not %r' % (name, value))
+        if not 0 < self.fanout_backoff_base_s <= self.fanout_backoff_cap_s:
+            raise ConfigError('server.fanout_backoff_base_s must be positive and at most fanout_backoff_cap_s')
         if not 0 < self.port < 65536:
             raise ConfigError('server.port must lie in 1..65535')
         if bool(self.tls_cert) != bool(self.tls_key):

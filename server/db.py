@@ -250,7 +250,7 @@ class Connection:
         try:
             return psycopg.connect(target, autocommit=True)
         except psycopg.Error as e:
-            raise DatabaseError('cannot connect to PostgreSQL: %s' % str(e).strip())
+            raise DatabaseError('cannot connect to PostgreSQL: %s' % ' '.join(str(e).split()))
 
     def sql(self, text: str) -> str:
         if self.engine == 'postgresql':

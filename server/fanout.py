@@ -23,7 +23,7 @@ import time
 import aiohttp
 
 from server import store
-from server.config import Downstream
+from server.config import Downstream, ServerConfig
 from server.dbthreads import DatabaseThreads
 from shared.delivery import exchange
 from shared.delivery.backoff import Backoff
@@ -144,8 +144,9 @@ def _now_ms() -> int:
 
 
 class Fanout:
-    def __init__(self, db: DatabaseThreads, centres: list[Downstream], listen) -> None:
-        self.senders = [CentreSender(db, c, listen()) for c in centres]
+    def __init__(self, db: DatabaseThreads, config: ServerConfig, listen) -> None:
+        self.senders = [CentreSender(db, c, listen(), Backoff(config.fanout_backoff_base_s, config.fanout_backoff_cap_s))
+                        for c in config.downstream]
 
     async def start(self) -> None:
         for sender in self.senders:

@@ -181,11 +181,15 @@ def _count_conflicts(conn: Connection, gw_id: int, rows: list[tuple], frame_id: 
 
 def _advance_ack(conn: Connection, gw_id: int, ack: int, first: int, last: int) -> int:
     if first > ack + 1:
-        row = conn.one('SELECT last FROM pending_ranges WHERE gw = ? AND first = ?', (gw_id, first))
-        if row is None:
-            conn.execute('INSERT INTO pending_ranges (gw, first, last) VALUES (?, ?, ?)', (gw_id, first, last))
-        elif row[0] < last:
-            conn.execute('UPDATE pending_ranges SET last = ? WHERE gw = ? AND first = ?', (last, gw_id, first))
+        # keep pending ranges disjoint: merge with every range this one touches
+        touching = conn.query('SELECT first, last FROM pending_ranges WHERE gw = ? AND first <= ? AND last >= ?',
+                              (gw_id, last + 1, first - 1))
+        if touching:
+            conn.execute('DELETE FROM pending_ranges WHERE gw = ? AND first <= ? AND last >= ?',
+                         (gw_id, last + 1, first - 1))
+            first = min([first] + [r[0] for r in touching])
+            last = max([last] + [r[1] for r in touching])
+        conn.execute('INSERT INTO pending_ranges (gw, first, last) VALUES (?, ?, ?)', (gw_id, first, last))
         return ack
     ack = max(ack, last)
     while True:

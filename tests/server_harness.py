@@ -84,32 +84,35 @@ class Harness:
         await self.server.close()
 
 
-def prepare_database(db_url: str, gateway_ids: list[str], t0_ms: int) -> tuple[dict[str, Gateway], dict[str, str]]:
+def prepare_database(db_url: str, gateways: dict[str, Gateway]) -> dict[str, str]:
+    """Enrol the gateways and make one token per role."""
     conn = Connection(DatabaseURL.parse(db_url))
     conn.migrate()
-    gateways = {}
     now = int(time.time() * 1000)
-    for gid in gateway_ids:
-        key = sm2.PrivateKey.generate()
+    for gw in gateways.values():
         conn.begin()
-        admin.enrol(conn, 'test', gid, key.public_key.to_pem(), 'Acme Cement', 'Fuzhou plant', 0, now)
+        admin.enrol(conn, 'test', gw.id, gw.key.public_key.to_pem(), 'Acme Cement', 'Fuzhou plant', 0, now)
         conn.commit()
-        gateways[gid] = Gateway(gid, key, t0_ms)
     tokens = {}
     for role in admin.ROLES:
         conn.begin()
         tokens[role] = admin.add_token(conn, 'test', 'test-' + role, role, now)
         conn.commit()
     conn.close()
-    return gateways, tokens
+    return tokens
 
 
-async def start(db_url: str, gateway_ids: list[str] = ['gw-a', 'gw-b'],
-                downstream: list[Downstream] | None = None, **settings) -> Harness:
+def new_gateways(ids: list[str]) -> dict[str, Gateway]:
     t0_ms = (int(time.time()) // 60 * 60 - 86_400) * 1000
-    gateways, tokens = prepare_database(db_url, gateway_ids, t0_ms)
+    return {gid: Gateway(gid, sm2.PrivateKey.generate(), t0_ms) for gid in ids}
+
+
+async def start(db_url: str, gateways: dict[str, Gateway] | None = None,
+                downstream: list[Downstream] | None = None, port: int | None = None, **settings) -> Harness:
+    gateways = gateways if gateways is not None else new_gateways(['gw-a', 'gw-b'])
+    tokens = prepare_database(db_url, gateways)
     config = ServerConfig(db=db_url, downstream=downstream or [], **settings).validate()
-    server = TestServer(make_app(config), host='127.0.0.1')
+    server = TestServer(make_app(config), host='127.0.0.1', port=port)
     await server.start_server()
     session = aiohttp.ClientSession()
     h = Harness(config, server, session, gateways, tokens)

@@ -18,6 +18,10 @@ if command -v "$PY" >/dev/null 2>&1 && ! "$PY" -c 'import ensurepip, venv' >/dev
     ver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     missing_pkgs="$missing_pkgs python${ver}-venv"
 fi
+# The server tests start their own PostgreSQL from the local server binaries.
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    missing_pkgs="$missing_pkgs postgresql"
+fi
 # The SM2 fast path loads the system OpenSSL 3 libcrypto.
 if ! ls /usr/lib/*/libcrypto.so.3 /usr/lib/libcrypto.so.3 /lib/*/libcrypto.so.3 >/dev/null 2>&1; then
     missing_pkgs="$missing_pkgs libssl3"

@@ -1,0 +1,71 @@
+"""`tanji server run` as a separate process on a free loopback port, set up with the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tanji(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, '-m', 'shared.cli', *args], capture_output=True, text=True, cwd=REPO,
+                       timeout=120)
+    if check and r.returncode:
+        raise AssertionError('tanji %s failed: %s' % (' '.join(args), r.stderr))
+    return r
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    def __init__(self, workdir: Path, *extra: str) -> None:
+        self.db = str(workdir / 'tanji.db')
+        self.port = free_port()
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self.log = open(workdir / 'server.log', 'w')
+        self.proc = subprocess.Popen([sys.executable, '-m', 'shared.cli', 'server', 'run', '--db', self.db,
+                                      '--port', str(self.port), *extra], cwd=REPO, stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED='1'))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + '/api/v1/health', timeout=1):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError('server did not start: %s' % (workdir / 'server.log').read_text())
+                time.sleep(0.1)
+
+    def request(self, method: str, path: str, data: bytes | None = None, content_type: str | None = None,
+                token: str | None = None) -> tuple[int, dict]:
+        headers = {}
+        if content_type:
+            headers['Content-Type'] = content_type
+        if token:
+            headers['Authorization'] = 'Bearer ' + token
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def post_frame(self, raw: bytes) -> tuple[int, dict]:
+        return self.request('POST', '/api/v1/frames', raw, 'application/x-msgpack')
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
