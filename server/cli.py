@@ -21,7 +21,8 @@ ERRORS = (ConfigError, DatabaseError, store.StoreError)
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
-    return load(args.config, db=args.db, host=getattr(args, 'host', None), port=getattr(args, 'port', None))
+    return load(args.config, db=args.db, host=getattr(args, 'host', None), port=getattr(args, 'port', None),
+                verify_threads=getattr(args, 'verify_threads', None))
 
 
 def _connect(args: argparse.Namespace) -> Connection:
@@ -159,6 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = s.add_parser('run', parents=[common], help='serve the upload exchange and the operator API')
     run.add_argument('--host')
     run.add_argument('--port', type=int)
+    run.add_argument('--verify-threads', type=int, help='verify signatures in N threads (default 0: on the event loop)')
     run.set_defaults(func=cmd_run)
     s.add_parser('migrate', parents=[common], help='create or upgrade the schema').set_defaults(func=cmd_migrate)
 

@@ -11,6 +11,7 @@
     max_queue_records = 2000000     # 429 when this many accepted records wait for the disk
     tls_cert = ""                   # serve HTTPS when both are set
     tls_key = ""
+    verify_threads = 0              # 0: verify on the event loop; N: in N threads (use the other cores)
     fanout_backoff_base_s = 1.0     # retry waits to a downstream centre: base doubling to cap, jittered
     fanout_backoff_cap_s = 300.0
 
@@ -53,10 +54,12 @@ class ServerConfig:
     tls_key: str = ''
     fanout_backoff_base_s: float = 1.0
     fanout_backoff_cap_s: float = 300.0
+    verify_threads: int = 0
     downstream: list[Downstream] = field(default_factory=list)
 
     def validate(self) -> 'ServerConfig':
-        for name in ('port', 'max_frame_bytes', 'max_records', 'max_future_s', 'max_age_days', 'max_queue_records'):
+        for name in ('port', 'max_frame_bytes', 'max_records', 'max_future_s', 'max_age_days', 'max_queue_records',
+                     'verify_threads'):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError('server.%s must be a non-negative integer, not %r' % (name, value))

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -96,6 +97,9 @@ class Ingest:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._listeners: list[asyncio.Event] = []
+        # OpenSSL releases the GIL while it verifies, so threads put further cores to work
+        self._verifier = (ThreadPoolExecutor(config.verify_threads, thread_name_prefix='tanji-verify')
+                          if config.verify_threads else None)
         self.counters = {'frames': 0, 'records': 0, 'rejected': 0, 'batches': 0}
 
     def listen(self) -> asyncio.Event:
@@ -117,6 +121,8 @@ class Ingest:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        if self._verifier is not None:
+            self._verifier.shutdown(wait=True)
 
     def _check_time(self, frame: framing.Frame) -> None:
         now_ms = int(self.wall_clock() * 1000)
@@ -142,7 +148,11 @@ class Ingest:
         if gateway.revoked:
             self.counters['rejected'] += 1
             raise Rejected('revoked_gateway', 'gateway %s was revoked' % frame.gateway_id)
-        if not frame.verify(gateway.key):
+        if self._verifier is None:
+            valid = frame.verify(gateway.key)
+        else:
+            valid = await asyncio.get_running_loop().run_in_executor(self._verifier, frame.verify, gateway.key)
+        if not valid:
             self.counters['rejected'] += 1
             await self.db.write_tx(store.note_signature_failure, gateway.id, int(self.wall_clock() * 1000))
             raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s' % frame.gateway_id)

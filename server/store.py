@@ -179,7 +179,8 @@ def _count_conflicts(conn: Connection, gw_id: int, rows: list[tuple], frame_id: 
     return len(conflicts)
 
 
-def _advance_ack(conn: Connection, gw_id: int, ack: int, first: int, last: int) -> int:
+def _advance_ack(conn: Connection, gw_id: int, ack: int, last_seq: int, first: int, last: int) -> int:
+    """The new ack after storing first..last; last_seq is the highest sequence received before."""
     if first > ack + 1:
         # keep pending ranges disjoint: merge with every range this one touches
         touching = conn.query('SELECT first, last FROM pending_ranges WHERE gw = ? AND first <= ? AND last >= ?',
@@ -192,6 +193,8 @@ def _advance_ack(conn: Connection, gw_id: int, ack: int, first: int, last: int) 
         conn.execute('INSERT INTO pending_ranges (gw, first, last) VALUES (?, ?, ?)', (gw_id, first, last))
         return ack
     ack = max(ack, last)
+    if ack >= last_seq:
+        return ack  # nothing was received beyond the ack, so no pending range can join
     while True:
         bound = ack + 1
         ranges = conn.query('SELECT first, last FROM pending_ranges WHERE gw = ? AND first <= ?', (gw_id, bound))
@@ -201,40 +204,73 @@ def _advance_ack(conn: Connection, gw_id: int, ack: int, first: int, last: int) 
         ack = max(ack, max(r[1] for r in ranges))
 
 
-def _store_one(conn: Connection, item: Incoming) -> Stored:
-    frame = item.frame
+@dataclass
+class _GatewayState:
+    """One gateway's counters while a batch is written; saved once per batch."""
+    id: int
+    ack: int
+    last_seq: int
+    revoked: bool
+    frames: int = 0
+    records: int = 0
+    conflicts: int = 0
+    last_frame_at: int = 0
+
+
+def _gateway_state(conn: Connection, gateway: str) -> _GatewayState | None:
     row = conn.one('SELECT id, ack, last_seq, revoked_at FROM gateways WHERE gateway = ?' + conn.for_update(),
-                   (frame.gateway_id,))
-    if row is None:
-        return Stored(error='unknown_gateway', detail='no gateway %s is enrolled' % frame.gateway_id)
-    gw_id, ack, last_seq, revoked_at = row
-    if revoked_at is not None:
-        return Stored(error='revoked_gateway', detail='gateway %s was revoked' % frame.gateway_id)
+                   (gateway,))
+    return None if row is None else _GatewayState(row[0], row[1], row[2], row[3] is not None)
+
+
+def _store_one(conn: Connection, item: Incoming, gw: _GatewayState) -> Stored:
+    frame = item.frame
+    n = len(frame.records)
     inserted = conn.one('INSERT INTO frames (gw, fingerprint, root, seq_first, seq_last, new_records, received_at, raw) '
-                        'VALUES (?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (fingerprint) DO NOTHING RETURNING id',
-                        (gw_id, item.fingerprint, frame.root, frame.seq_first, frame.seq_last, item.received_at, item.raw))
+                        'VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING RETURNING id',
+                        (gw.id, item.fingerprint, frame.root, frame.seq_first, frame.seq_last, n, item.received_at,
+                         item.raw))
     new = conflicts = 0
     if inserted is not None:
         frame_id = inserted[0]
         units = {code: unit for code, _, unit in frame.codes}
-        rows = [_record_row(gw_id, rec, units[rec.code], frame_id, i) for i, rec in enumerate(frame.records)]
+        rows = [_record_row(gw.id, rec, units[rec.code], frame_id, i) for i, rec in enumerate(frame.records)]
         new = conn.executemany(INSERT_RECORD, rows)
-        if new < len(rows):
-            conflicts = _count_conflicts(conn, gw_id, rows, frame_id, item.received_at)
-        if new:
+        if new < n:
+            conflicts = _count_conflicts(conn, gw.id, rows, frame_id, item.received_at)
             conn.execute('UPDATE frames SET new_records = ? WHERE id = ?', (new, frame_id))
-    ack = _advance_ack(conn, gw_id, ack, frame.seq_first, frame.seq_last)
-    conn.execute('UPDATE gateways SET ack = ?, last_seq = ?, frames = frames + 1, records = records + ?, '
-                 'last_frame_at = ?, conflicts = conflicts + ? WHERE id = ?',
-                 (ack, max(last_seq, frame.seq_last), new, item.received_at, conflicts, gw_id))
-    return Stored(ack=ack, new_records=new, conflicts=conflicts)
+    gw.ack = _advance_ack(conn, gw.id, gw.ack, gw.last_seq, frame.seq_first, frame.seq_last)
+    gw.last_seq = max(gw.last_seq, frame.seq_last)
+    gw.frames += 1
+    gw.records += new
+    gw.conflicts += conflicts
+    gw.last_frame_at = max(gw.last_frame_at, item.received_at)
+    return Stored(ack=gw.ack, new_records=new, conflicts=conflicts)
 
 
 def store_frames(conn: Connection, items: list[Incoming]) -> list[Stored]:
-    """Store verified frames in one transaction (group commit); one result per frame."""
+    """Store verified frames in one transaction (group commit); one result per frame.
+    Each gateway's row is read (and on PostgreSQL locked) once and written once per batch."""
     conn.begin()
     try:
-        results = [_store_one(conn, item) for item in items]
+        states: dict[str, _GatewayState | None] = {}
+        results = []
+        for item in items:
+            name = item.frame.gateway_id
+            if name not in states:
+                states[name] = _gateway_state(conn, name)
+            gw = states[name]
+            if gw is None:
+                results.append(Stored(error='unknown_gateway', detail='no gateway %s is enrolled' % name))
+            elif gw.revoked:
+                results.append(Stored(error='revoked_gateway', detail='gateway %s was revoked' % name))
+            else:
+                results.append(_store_one(conn, item, gw))
+        for gw in states.values():
+            if gw is not None and gw.frames:
+                conn.execute('UPDATE gateways SET ack = ?, last_seq = ?, frames = frames + ?, records = records + ?, '
+                             'last_frame_at = ?, conflicts = conflicts + ? WHERE id = ?',
+                             (gw.ack, gw.last_seq, gw.frames, gw.records, gw.last_frame_at, gw.conflicts, gw.id))
         conn.commit()
     except BaseException:
         conn.rollback()

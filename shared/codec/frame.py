@@ -107,7 +107,7 @@ def leaf_bytes(gateway_id, rec):
         exp = rec.exp
     else:
         exp = 0
-    return mp.packb([gateway_id, rec.seq, rec.code, rec.ts_ms, rec.value, exp, rec.flags])
+    return mp.packb_list([gateway_id, rec.seq, rec.code, rec.ts_ms, rec.value, exp, rec.flags])
 
 
 def leaf_hashes(gateway_id, records):
@@ -132,6 +132,21 @@ def _check_value(value, flags, where):
         raise FrameError('records', '%s: value must be an integer, a float or nil' % where)
     if not _is_int(flags) or not 0 <= flags <= FLAGS_MAX:
         raise FrameError('records', '%s: quality flags must be an integer 0..65535' % where)
+
+
+_INFINITIES = (float('inf'), float('-inf'))
+_CHECKED_CODES = {}  # (table version, code, unit) combinations already found valid
+
+
+def _check_item(item, seq, ncodes):
+    """Raise the precise FrameError for a malformed record item."""
+    where = 'record seq %d' % seq
+    _require(isinstance(item, list) and len(item) in (3, 4), 'records', '%s: a record is [code index, time step, value(, flags)]' % where)
+    ci, step, value = item[0], item[1], item[2]
+    flags = item[3] if len(item) == 4 else 0
+    _require(_is_int(ci) and 0 <= ci < ncodes, 'records', '%s: code index out of range' % where)
+    _require(_is_int(step) and -STEP_MAX <= step <= STEP_MAX, 'records', '%s: time step must be an integer in (-2^32, 2^32)' % where)
+    _check_value(value, flags, where)
 
 
 def _check_gateway_id(gw):
@@ -327,11 +342,16 @@ def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS):
         _require(isinstance(code, str) and code not in seen, 'codes', 'code %r is not a string or appears twice' % (code,))
         _require(_is_int(exp) and -decimals.MAX_EXP <= exp <= decimals.MAX_EXP, 'codes', 'exponent of %s must be an integer in [-12, 12]' % code)
         _require(isinstance(unit, str) and 0 < len(unit) <= UNIT_MAX, 'codes', 'unit of %s must be a non-empty string' % code)
-        try:
-            _require(tables.validate(code) == code, 'codes', 'code %r must be digits only' % code)
-            tables.check_unit(code, unit)
-        except _codes.CodeError as e:
-            raise FrameError('codes', str(e))
+        checked = (doc['cv'], code, unit)
+        if checked not in _CHECKED_CODES:
+            try:
+                _require(tables.validate(code) == code, 'codes', 'code %r must be digits only' % code)
+                tables.check_unit(code, unit)
+            except _codes.CodeError as e:
+                raise FrameError('codes', str(e))
+            if len(_CHECKED_CODES) >= 4096:
+                _CHECKED_CODES.clear()
+            _CHECKED_CODES[checked] = True
         seen[code] = True
     recs = doc['recs']
     _require(isinstance(recs, list) and recs, 'records', 'recs must be a non-empty array')
@@ -340,20 +360,30 @@ def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS):
     gw = doc['gw']
     prev_ms = t0 * 1000
     ncodes = len(code_rows)
+    ms_lo, ms_hi = T0_MIN * 1000, T0_MAX * 1000
     records = []
-    for i, item in enumerate(recs):
-        seq = s0 + i
-        where = 'record seq %d' % seq
-        _require(isinstance(item, list) and len(item) in (3, 4), 'records', '%s: a record is [code index, time step, value(, flags)]' % where)
+    append = records.append
+    seq = s0
+    for item in recs:
+        # Fast path for well-formed records; anything unusual goes through _check_item,
+        # which raises with the precise reason.  type() is int excludes bool.
+        if type(item) is not list or len(item) not in (3, 4):
+            _check_item(item, seq, ncodes)
         ci, step, value = item[0], item[1], item[2]
         flags = item[3] if len(item) == 4 else 0
-        _require(_is_int(ci) and 0 <= ci < ncodes, 'records', '%s: code index out of range' % where)
-        _require(_is_int(step) and -STEP_MAX <= step <= STEP_MAX, 'records', '%s: time step must be an integer in (-2^32, 2^32)' % where)
-        _check_value(value, flags, where)
+        tv = type(value)
+        if (type(ci) is not int or not 0 <= ci < ncodes or type(step) is not int or not -STEP_MAX <= step <= STEP_MAX
+                or type(flags) is not int or not 0 <= flags <= FLAGS_MAX
+                or not ((tv is int and INT64_MIN <= value <= INT64_MAX)
+                        or (tv is float and value == value and value not in _INFINITIES)
+                        or (value is None and flags))):
+            _check_item(item, seq, ncodes)
         prev_ms += step * tu
-        _require(T0_MIN * 1000 <= prev_ms < T0_MAX * 1000, 'records', '%s: time lies outside 2000..2100' % where)
-        code, exp, _ = code_rows[ci]
-        records.append(Record(seq, code, prev_ms, value, exp if _is_int(value) else 0, flags))
+        if not ms_lo <= prev_ms < ms_hi:
+            raise FrameError('records', 'record seq %d: time lies outside 2000..2100' % seq)
+        row = code_rows[ci]
+        append(Record(seq, row[0], prev_ms, value, row[1] if tv is int else 0, flags))
+        seq += 1
     leaves = leaf_hashes(gw, records)
     _require(merkle.root(leaves) == doc['root'], 'root_mismatch', 'the hash-tree root does not match the records')
     return Frame(body, sig, doc, records, leaves)

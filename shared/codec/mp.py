@@ -36,6 +36,17 @@ def packb(obj):
     return _c.packb(_sorted_maps(obj), use_bin_type=True)
 
 
+if _c is not None:
+    _list_packer = _c.Packer(use_bin_type=True)
+
+
+def packb_list(items):
+    """Encode a list holding no maps (a record leaf): same bytes as packb, faster."""
+    if _c is None:
+        return umsgpack.packb(items)
+    return _list_packer.pack(items)
+
+
 def unpackb(data):
     """Decode exactly one object from data; ValueError on anything malformed."""
     if _c is None:

@@ -4,7 +4,10 @@ Keys are handed to OpenSSL as DER (SubjectPublicKeyInfo, PKCS#8) so OpenSSL's ow
 decoders check them; signatures cross the boundary as DER and are converted
 to and from the strict 64-byte r||s form.  The distinguishing ID is always set
 explicitly (OpenSSL 3 defaults to an empty one, which would not interoperate).
-ctypes releases the GIL during the calls, so verification scales with threads.
+Only the two expensive calls (EVP_DigestSign, EVP_DigestVerify) release the
+GIL, so verification still scales with threads; the short set-up calls keep
+it, since handing the GIL over six times per signature stalls an event loop
+behind any busy thread (the convoy effect).
 """
 
 import ctypes
@@ -44,10 +47,11 @@ def _load():
 
 
 _lib = _load()
+_lib_gil = ctypes.PyDLL(_lib._name)
 
 
-def _sig(name, restype, argtypes):
-    fn = getattr(_lib, name)
+def _sig(name, restype, argtypes, release_gil=False):
+    fn = getattr(_lib if release_gil else _lib_gil, name)
     fn.restype = restype
     fn.argtypes = argtypes
     return fn
@@ -66,10 +70,12 @@ _EVP_MD_CTX_set_pkey_ctx = _sig('EVP_MD_CTX_set_pkey_ctx', None, [_c_p, _c_p])
 _EVP_sm3 = _sig('EVP_sm3', _c_p, [])
 _EVP_DigestSignInit = _sig('EVP_DigestSignInit', ctypes.c_int, [_c_p, _c_p, _c_p, _c_p, _c_p])
 _EVP_DigestSign = _sig('EVP_DigestSign', ctypes.c_int,
-                       [_c_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t), ctypes.c_char_p, ctypes.c_size_t])
+                       [_c_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t), ctypes.c_char_p, ctypes.c_size_t],
+                       release_gil=True)
 _EVP_DigestVerifyInit = _sig('EVP_DigestVerifyInit', ctypes.c_int, [_c_p, _c_p, _c_p, _c_p, _c_p])
 _EVP_DigestVerify = _sig('EVP_DigestVerify', ctypes.c_int,
-                         [_c_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t])
+                         [_c_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t],
+                         release_gil=True)
 _ERR_clear_error = _sig('ERR_clear_error', None, [])
 _OpenSSL_version = _sig('OpenSSL_version', ctypes.c_char_p, [ctypes.c_int])
 
