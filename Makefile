@@ -26,6 +26,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/bench_codec.py
+	$(BIN)/python bench/bench_server.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

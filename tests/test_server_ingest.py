@@ -218,3 +218,21 @@ async def test_concurrent_uploads_share_group_commits(harness):
     for g in gws:
         _, doc = await harness.get('/api/v1/gateways/' + g.id)
         assert doc['ack'] == 199
+
+
+async def test_database_failure_is_503_with_retry_after_and_stores_nothing(harness):
+    gw = harness.gateways['gw-a']
+    assert await harness.post_frame(gw.frame(0, 5)) == (200, {'ack': 4})
+    conn = harness.db()
+    conn.execute('ALTER TABLE records RENAME TO records_away')
+    try:
+        async with harness.session.post(harness.url + '/api/v1/frames', data=gw.frame(5, 5),
+                                        headers={'Content-Type': 'application/x-msgpack'}) as r:
+            assert r.status == 503
+            assert (await r.json())['error'] == 'unavailable'
+            assert int(r.headers['Retry-After']) > 0
+    finally:
+        conn.execute('ALTER TABLE records_away RENAME TO records')
+        conn.close()
+    assert counts(harness) == (5, 1)
+    assert await harness.post_frame(gw.frame(5, 5)) == (200, {'ack': 9})
