@@ -47,7 +47,7 @@ def valid_parts(gw):
 
 
 anything = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**64, 2**64) | st.floats() | st.text(max_size=20) | st.binary(max_size=40),
+    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats() | st.text(max_size=20) | st.binary(max_size=40),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
     max_leaves=8)
 
