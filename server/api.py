@@ -121,11 +121,11 @@ async def verify_fingerprint(request: web.Request) -> web.Response:
 
 
 def _gateways_view(conn, name: str | None):
-    pending = store.pending_counts(conn)
+    pending, lost = store.pending_counts(conn), store.lost_counts(conn)
     if name is None:
-        return [views.gateway_json(g, pending.get(g.id, 0)) for g in store.list_gateways(conn)]
+        return [views.gateway_json(g, pending.get(g.id, 0), lost.get(g.id, 0)) for g in store.list_gateways(conn)]
     g = store.get_gateway(conn, name)
-    return None if g is None else views.gateway_json(g, pending.get(g.id, 0))
+    return None if g is None else views.gateway_json(g, pending.get(g.id, 0), lost.get(g.id, 0))
 
 
 @requires('operator')

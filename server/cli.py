@@ -103,8 +103,8 @@ def cmd_gateways_add(args: argparse.Namespace) -> int:
 def cmd_gateways_list(args: argparse.Namespace) -> int:
     from server.views import gateway_json
     conn = _connect(args)
-    pending = store.pending_counts(conn)
-    rows = [gateway_json(g, pending.get(g.id, 0)) for g in store.list_gateways(conn)]
+    pending, lost = store.pending_counts(conn), store.lost_counts(conn)
+    rows = [gateway_json(g, pending.get(g.id, 0), lost.get(g.id, 0)) for g in store.list_gateways(conn)]
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0

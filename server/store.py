@@ -92,9 +92,18 @@ def list_gateways(conn: Connection) -> list[Gateway]:
     return [_gateway(r) for r in conn.query('SELECT %s FROM gateways ORDER BY gateway' % GATEWAY_COLUMNS)]
 
 
+def _range_sums(conn: Connection, table: str) -> dict[int, int]:
+    return {gw: n for gw, n in conn.query('SELECT gw, CAST(sum(last - first + 1) AS BIGINT) FROM %s GROUP BY gw' % table)}
+
+
 def pending_counts(conn: Connection) -> dict[int, int]:
-    """Per gateway id: records received beyond the first gap."""
-    return {gw: n for gw, n in conn.query('SELECT gw, CAST(sum(last - first + 1) AS BIGINT) FROM pending_ranges GROUP BY gw')}
+    """Per gateway id: sequence numbers received (or declared lost) beyond the first gap."""
+    return _range_sums(conn, 'pending_ranges')
+
+
+def lost_counts(conn: Connection) -> dict[int, int]:
+    """Per gateway id: sequence numbers the gateway declared lost (its store overflowed)."""
+    return _range_sums(conn, 'lost_ranges')
 
 
 def note_signature_failure(conn: Connection, gateway_id: int, now_ms: int) -> None:
@@ -179,18 +188,21 @@ def _count_conflicts(conn: Connection, gw_id: int, rows: list[tuple], frame_id: 
     return len(conflicts)
 
 
+def _merge_range(conn: Connection, table: str, gw_id: int, first: int, last: int) -> None:
+    """Add first..last to a table of disjoint ranges, merging with every range it touches."""
+    touching = conn.query('SELECT first, last FROM %s WHERE gw = ? AND first <= ? AND last >= ?' % table,
+                          (gw_id, last + 1, first - 1))
+    if touching:
+        conn.execute('DELETE FROM %s WHERE gw = ? AND first <= ? AND last >= ?' % table, (gw_id, last + 1, first - 1))
+        first = min([first] + [r[0] for r in touching])
+        last = max([last] + [r[1] for r in touching])
+    conn.execute('INSERT INTO %s (gw, first, last) VALUES (?, ?, ?)' % table, (gw_id, first, last))
+
+
 def _advance_ack(conn: Connection, gw_id: int, ack: int, last_seq: int, first: int, last: int) -> int:
     """The new ack after storing first..last; last_seq is the highest sequence received before."""
     if first > ack + 1:
-        # keep pending ranges disjoint: merge with every range this one touches
-        touching = conn.query('SELECT first, last FROM pending_ranges WHERE gw = ? AND first <= ? AND last >= ?',
-                              (gw_id, last + 1, first - 1))
-        if touching:
-            conn.execute('DELETE FROM pending_ranges WHERE gw = ? AND first <= ? AND last >= ?',
-                         (gw_id, last + 1, first - 1))
-            first = min([first] + [r[0] for r in touching])
-            last = max([last] + [r[1] for r in touching])
-        conn.execute('INSERT INTO pending_ranges (gw, first, last) VALUES (?, ?, ?)', (gw_id, first, last))
+        _merge_range(conn, 'pending_ranges', gw_id, first, last)
         return ack
     ack = max(ack, last)
     if ack >= last_seq:
@@ -239,6 +251,8 @@ def _store_one(conn: Connection, item: Incoming, gw: _GatewayState) -> Stored:
         if new < n:
             conflicts = _count_conflicts(conn, gw.id, rows, frame_id, item.received_at)
             conn.execute('UPDATE frames SET new_records = ? WHERE id = ?', (new, frame_id))
+    for first, last in frame.lost_ranges():
+        _merge_range(conn, 'lost_ranges', gw.id, first, last)
     gw.ack = _advance_ack(conn, gw.id, gw.ack, gw.last_seq, frame.seq_first, frame.seq_last)
     gw.last_seq = max(gw.last_seq, frame.seq_last)
     gw.frames += 1

@@ -99,13 +99,13 @@ def record_from_json(doc: Any) -> framing.Record:
     return framing.Record(integer('seq'), code, integer('ts_ms'), value, exp, integer('flags', 0))
 
 
-def gateway_json(g: store.Gateway, beyond_gap: int = 0) -> dict[str, Any]:
+def gateway_json(g: store.Gateway, beyond_gap: int = 0, declared_lost: int = 0) -> dict[str, Any]:
     return {
         'gateway': g.gateway, 'enterprise': g.enterprise, 'site': g.site,
         'public_key': g.public_key.hex(), 'enrolled_at': iso(g.enrolled_at),
         'revoked': g.revoked_at is not None, 'revoked_at': iso(g.revoked_at), 'revoke_reason': g.revoke_reason,
         'ack': g.ack, 'last_seq': g.last_seq, 'received_beyond_gap': beyond_gap,
-        'missing': g.missing(beyond_gap), 'frames': g.frames, 'records': g.records,
+        'missing': g.missing(beyond_gap), 'declared_lost': declared_lost, 'frames': g.frames, 'records': g.records,
         'last_frame_at': iso(g.last_frame_at), 'signature_failures': g.signature_failures,
         'last_signature_failure_at': iso(g.last_signature_failure_at),
         'rejected_frames': g.rejected_frames, 'conflicts': g.conflicts,

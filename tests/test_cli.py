@@ -85,7 +85,7 @@ def test_wrong_key_and_tampered_frame_are_reported(keys: Path) -> None:
 @pytest.mark.parametrize('mutate,message', [
     (lambda d: d['records'][0].update(code='08-04-201-01'), b'12 digits'),
     (lambda d: d['units'].update({'08-04-201-01-001': 't'}), b"unit 't' is not valid"),
-    (lambda d: d['records'][1].update(seq=11), b'consecutive sequence numbers'),
+    (lambda d: d['records'][1].update(seq=d['records'][0]['seq']), b'increasing sequence numbers'),
     (lambda d: d['records'][0].update(time='2026-11-23 08:00'), b'needs a UTC offset'),
     (lambda d: d['records'][0].update(value='12,5'), b'is not a decimal number'),
     (lambda d: d['records'][2].update(flags=['missing', 'lost']), b"unknown flag 'lost'"),

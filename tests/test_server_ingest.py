@@ -236,3 +236,14 @@ async def test_database_failure_is_503_with_retry_after_and_stores_nothing(harne
         conn.close()
     assert counts(harness) == (5, 1)
     assert await harness.post_frame(gw.frame(5, 5)) == (200, {'ack': 9})
+
+
+async def test_sequence_numbers_declared_lost_count_as_received_for_the_ack(harness):
+    gw = harness.gateways['gw-a']
+    assert await harness.post_frame(gw.frame(0, 10)) == (200, {'ack': 9})
+    kept = gw.records(15, 5) + gw.records(30, 5)          # 10..14 and 20..29 thinned at the gateway
+    raw = frame.encode('gw-a', kept, UNITS, gw.key.sign, 'tanji-db35-2021-v1', 10)
+    assert await harness.post_frame(raw) == (200, {'ack': 34})
+    assert await harness.post_frame(raw) == (200, {'ack': 34})               # resend: counted once
+    _, g = await harness.get('/api/v1/gateways/gw-a')
+    assert (g['ack'], g['records'], g['declared_lost'], g['missing']) == (34, 20, 15, 0)

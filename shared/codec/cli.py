@@ -157,7 +157,10 @@ def cmd_frame_encode(args: argparse.Namespace) -> int:
     gateway = args.gateway or doc.get('gateway')
     if not gateway:
         raise UsageError('no gateway id: give --gateway or "gateway" in the input')
-    data = frame.encode(gateway, records, units, key.sign, args.tables)
+    first_seq = doc.get('first_seq')
+    if first_seq is not None and (not isinstance(first_seq, int) or isinstance(first_seq, bool)):
+        raise UsageError('first_seq must be an integer')
+    data = frame.encode(gateway, records, units, key.sign, args.tables, first_seq)
     _write_output(args.output, data)
     if args.output != '-':
         print('frame of %d records (%d bytes) written to %s' % (len(records), len(data), args.output), file=sys.stderr)
@@ -176,6 +179,7 @@ def frame_to_json(f: frame.Frame, lang: str) -> dict:
         'gateway': f.gateway_id,
         'seq_first': f.seq_first,
         'seq_last': f.seq_last,
+        'declared_lost': [list(r) for r in f.lost_ranges()],
         'time_base': _iso(f.t0 * 1000),
         'time_unit_ms': f.tu,
         'code_tables': f.tables_version,

@@ -10,10 +10,14 @@ Body map (keys written sorted):
     "codes": [[code, exponent, unit], ...]   data-item codes used, once each (seed 001 §7.2)
     "cv":    code-table version the codes come from
     "gw":    gateway id
-    "recs":  [[code index, time step, value] or [..., flags], ...] in sequence order;
-             a record's time = previous record's time (t0 for the first) + step * tu
+    "recs":  [[code index, time step, value] or [..., flags] or [..., flags, skip], ...]
+             in sequence order; a record's time = previous record's time (t0 for the
+             first) + step * tu; its sequence number = previous one (s0 - 1 for the
+             first) + skip (1 unless given)
     "root":  32-byte SM3 hash-tree root over the records' leaves
-    "s0":    sequence number of the first record (the frame covers s0 .. s0+n-1)
+    "s0":    first sequence number the frame covers; the frame covers s0 .. the last
+             record's sequence number, and numbers in that range without a record
+             are declared lost by the gateway (its full-store policy, docs/protocol.md §4)
     "t0":    time base, Unix seconds UTC
     "tu":    time unit of the offsets, milliseconds
 A record's value is an integer mantissa scaled by its code's exponent, a
@@ -50,6 +54,7 @@ INT64_MAX = (1 << 63) - 1
 T0_MIN = 946684800        # 2000-01-01T00:00:00Z
 T0_MAX = 4102444800       # 2100-01-01T00:00:00Z
 STEP_MAX = (1 << 32) - 1
+SKIP_MAX = (1 << 32) - 1
 TIME_UNITS = (60000, 1000, 100, 10, 1)
 BODY_KEYS = ('codes', 'cv', 'gw', 'recs', 'root', 's0', 't0', 'tu')
 GATEWAY_ID_MAX = 64
@@ -141,9 +146,9 @@ _CHECKED_CODES = {}  # (table version, code, unit) combinations already found va
 def _check_item(item, seq, ncodes):
     """Raise the precise FrameError for a malformed record item."""
     where = 'record seq %d' % seq
-    _require(isinstance(item, list) and len(item) in (3, 4), 'records', '%s: a record is [code index, time step, value(, flags)]' % where)
+    _require(isinstance(item, list) and len(item) in (3, 4, 5), 'records', '%s: a record is [code index, time step, value(, flags(, skip))]' % where)
     ci, step, value = item[0], item[1], item[2]
-    flags = item[3] if len(item) == 4 else 0
+    flags = item[3] if len(item) >= 4 else 0
     _require(_is_int(ci) and 0 <= ci < ncodes, 'records', '%s: code index out of range' % where)
     _require(_is_int(step) and -STEP_MAX <= step <= STEP_MAX, 'records', '%s: time step must be an integer in (-2^32, 2^32)' % where)
     _check_value(value, flags, where)
@@ -157,11 +162,13 @@ def _check_gateway_id(gw):
             raise FrameError('body', 'gateway id %r may hold only ASCII letters, digits and - _ . :' % gw)
 
 
-def build_body(gateway_id, records, units, tables_version=_codes.DEFAULT_VERSION):
-    """(body bytes, records as stored) for records in consecutive sequence order.
+def build_body(gateway_id, records, units, tables_version=_codes.DEFAULT_VERSION, first_seq=None):
+    """(body bytes, records as stored) for records in increasing sequence order.
 
     units maps every code used to its unit; units are checked against the code
     tables, so a consumption in the wrong unit never leaves the gateway.
+    Sequence numbers missing between first_seq (default: the first record's)
+    and the last record are declared lost: the gateway no longer has them.
     """
     _check_gateway_id(gateway_id)
     if not records:
@@ -170,17 +177,20 @@ def build_body(gateway_id, records, units, tables_version=_codes.DEFAULT_VERSION
         tables = _codes.tables(tables_version)
     except _codes.CodeError as e:
         raise FrameError('codes', str(e))
-    s0 = records[0].seq
-    if not _is_int(s0) or not 0 <= s0 or s0 + len(records) - 1 > INT64_MAX:
+    s0 = records[0].seq if first_seq is None else first_seq
+    if not _is_int(s0) or not 0 <= s0 or not _is_int(records[-1].seq) or records[-1].seq > INT64_MAX:
         raise FrameError('body', 'sequence numbers must be integers in [0, 2^63)')
     code_index = {}
     code_list = []
     exps = {}
     t_min = None
-    for i, r in enumerate(records):
+    prev_seq = s0 - 1
+    for r in records:
         where = 'record seq %r' % (r.seq,)
-        if r.seq != s0 + i:
-            raise FrameError('body', 'records must have consecutive sequence numbers (%s after %d)' % (r.seq, s0 + i - 1))
+        if not _is_int(r.seq) or not 1 <= r.seq - prev_seq <= SKIP_MAX:
+            raise FrameError('body', 'records must have increasing sequence numbers at most %d apart (%s after %d)'
+                             % (SKIP_MAX, r.seq, prev_seq))
+        prev_seq = r.seq
         _check_value(r.value, r.flags, where)
         if not _is_int(r.ts_ms) or r.ts_ms < 0:
             raise FrameError('records', '%s: timestamp must be integer milliseconds' % where)
@@ -225,6 +235,7 @@ def build_body(gateway_id, records, units, tables_version=_codes.DEFAULT_VERSION
     stored = []
     recs = []
     prev_ms = base_ms
+    prev_seq = s0 - 1
     for r in records:
         value, exp = r.value, 0
         if _is_int(value):
@@ -237,8 +248,11 @@ def build_body(gateway_id, records, units, tables_version=_codes.DEFAULT_VERSION
         if not -STEP_MAX <= step <= STEP_MAX:
             raise FrameError('records', 'consecutive records of one frame must lie within %d time units' % STEP_MAX)
         item = [code_index[r.code], step, value]
-        if r.flags:
+        if r.flags or r.seq - prev_seq != 1:
             item.append(r.flags)
+        if r.seq - prev_seq != 1:
+            item.append(r.seq - prev_seq)
+        prev_seq = r.seq
         recs.append(item)
         stored.append(Record(r.seq, r.code, r.ts_ms, value, exp, r.flags))
     code_rows = [[c, exps.get(c, 0), units[c]] for c in code_list]
@@ -249,9 +263,9 @@ def build_body(gateway_id, records, units, tables_version=_codes.DEFAULT_VERSION
     return mp.packb(body), stored
 
 
-def encode(gateway_id, records, units, sign, tables_version=_codes.DEFAULT_VERSION):
+def encode(gateway_id, records, units, sign, tables_version=_codes.DEFAULT_VERSION, first_seq=None):
     """A complete frame. sign(body) must return the 64-byte SM2 r||s signature."""
-    body, _ = build_body(gateway_id, records, units, tables_version)
+    body, _ = build_body(gateway_id, records, units, tables_version, first_seq)
     sig = sign(body)
     if len(sig) != SIGNATURE_SIZE:
         raise FrameError('signature', 'signer returned %d bytes, not 64' % len(sig))
@@ -267,7 +281,7 @@ class Frame:
         self.signature = signature
         self.gateway_id = doc['gw']
         self.seq_first = doc['s0']
-        self.seq_last = doc['s0'] + len(records) - 1
+        self.seq_last = records[-1].seq
         self.t0 = doc['t0']
         self.tu = doc['tu']
         self.tables_version = doc['cv']
@@ -275,6 +289,20 @@ class Frame:
         self.root = doc['root']
         self.records = records
         self.leaves = leaves
+
+    def declared_lost(self):
+        """Sequence numbers in seq_first..seq_last that the gateway declares lost."""
+        return self.seq_last - self.seq_first + 1 - len(self.records)
+
+    def lost_ranges(self):
+        """[(first, last), ...] of the sequence numbers declared lost."""
+        out = []
+        prev = self.seq_first - 1
+        for r in self.records:
+            if r.seq - prev > 1:
+                out.append((prev + 1, r.seq - 1))
+            prev = r.seq
+        return out
 
     def fingerprint(self):
         """SM3 of the body: the frame's fingerprint for the registry (seed 001 §7.4)."""
@@ -367,10 +395,17 @@ def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS):
     for item in recs:
         # Fast path for well-formed records; anything unusual goes through _check_item,
         # which raises with the precise reason.  type() is int excludes bool.
-        if type(item) is not list or len(item) not in (3, 4):
+        if type(item) is not list or len(item) not in (3, 4, 5):
             _check_item(item, seq, ncodes)
         ci, step, value = item[0], item[1], item[2]
-        flags = item[3] if len(item) == 4 else 0
+        flags = item[3] if len(item) >= 4 else 0
+        if len(item) == 5:
+            skip = item[4]
+            if type(skip) is not int or not 2 <= skip <= SKIP_MAX:
+                raise FrameError('records', 'record after seq %d: skip must be an integer 2..%d' % (seq - 1, SKIP_MAX))
+            seq += skip - 1
+            if seq > INT64_MAX:
+                raise FrameError('body', 'sequence range exceeds 2^63')
         tv = type(value)
         if (type(ci) is not int or not 0 <= ci < ncodes or type(step) is not int or not -STEP_MAX <= step <= STEP_MAX
                 or type(flags) is not int or not 0 <= flags <= FLAGS_MAX

@@ -95,8 +95,10 @@ def test_encoder_refuses_bad_records():
     good = sample_records(3)
     assert _code(frame.encode, 'GW 1', good, UNITS, KEY.sign) == 'body'
     assert _code(frame.encode, 'GW-1', [], UNITS, KEY.sign) == 'records'
-    gap = [good[0], Record(good[0].seq + 2, ENERGY, T0, 1, 0, 0)]
-    assert _code(frame.encode, 'GW-1', gap, UNITS, KEY.sign) == 'body'
+    backwards = [good[1], good[0]]
+    assert _code(frame.encode, 'GW-1', backwards, UNITS, KEY.sign) == 'body'
+    assert _code(frame.encode, 'GW-1', [good[0], good[0]], UNITS, KEY.sign) == 'body'
+    assert _code(frame.encode, 'GW-1', good, UNITS, KEY.sign, 'tanji-db35-2021-v1', good[0].seq + 1) == 'body'
     assert _code(frame.encode, 'GW-1', [Record(1, ENERGY, T0, None, 0, 0)], UNITS, KEY.sign) == 'records'
     assert _code(frame.encode, 'GW-1', [Record(1, ENERGY, T0, 'x', 0, 0)], UNITS, KEY.sign) == 'records'
     assert _code(frame.encode, 'GW-1', [Record(1, ENERGY, T0, 1, 0, 70000)], UNITS, KEY.sign) == 'records'
@@ -165,3 +167,32 @@ def test_decoder_refuses_inconsistent_bodies():
     assert _code(frame.decode, with_('recs', [[0, 0, 1, -1]] + recs[1:])) == 'records'
     # a changed value no longer matches the signed root
     assert _code(frame.decode, with_('recs', [[0, 0, 1]] + recs[1:])) == 'root_mismatch'
+
+
+def test_sequence_gaps_are_declared_lost_and_round_trip():
+    recs = sample_records(6, seq0=100)
+    kept = [recs[0], recs[1], recs[4], recs[5]]
+    kept = [Record(r.seq, r.code, r.ts_ms, r.value, r.exp, r.flags) for r in kept]
+    kept[2].seq, kept[3].seq = 110, 111          # 102..109 thinned away
+    data = frame.encode('GW-1', kept, UNITS, KEY.sign, 'tanji-db35-2021-v1', 97)   # 97..99 dropped before
+    f = frame.decode(data)
+    assert (f.seq_first, f.seq_last, len(f.records), f.declared_lost()) == (97, 111, 4, 11)
+    assert f.lost_ranges() == [(97, 99), (102, 109)]
+    assert [r.seq for r in f.records] == [100, 101, 110, 111]
+    assert [r.value for r in f.records] == [r.value for r in kept]
+    items = _body_doc(data)['recs']
+    assert [len(i) for i in items] == [5, 3, 5, 3] and [i[4] for i in items if len(i) == 5] == [4, 9]
+    for i, r in enumerate(f.records):
+        assert frame.verify_record_proof('GW-1', r, i, len(f.records), f.proof(i), f.root)
+    assert frame.decode(_frame()).declared_lost() == 0
+
+
+def test_decoder_refuses_bad_skips():
+    doc = _body_doc(_frame(sample_records(3)))
+    for bad in (1, 0, -3, 'x', 2 ** 33):
+        d = dict(doc)
+        d['recs'] = [list(doc['recs'][0]) + ([0] if len(doc['recs'][0]) == 3 else []) + [bad]] + doc['recs'][1:]
+        assert _code(frame.decode, _envelope(d)) == 'records', bad
+    d = dict(doc)
+    d['recs'] = [list(doc['recs'][0]) + [0, 2, 9]] + doc['recs'][1:]
+    assert _code(frame.decode, _envelope(d)) == 'records'
