@@ -1,13 +1,17 @@
-"""One segment file of the gateway's ring-buffered log (issue 3, first step).
+"""One segment file of the gateway's ring-buffered log (firmware/lib/ring.py).
 
 Layout (big-endian):
 
-    header  (32 bytes): b'TJSEG\\x00\\x01\\x00' | u64 generation | u64 first_seq | u32 crc32(first 24 bytes) | 4 zero bytes
+    header  (40 bytes): b'TJSEG\\x00\\x02\\x00' | u64 generation | u64 first_seq | u64 covers_to
+                        | u32 crc32(first 32 bytes) | 4 zero bytes
     record:             u32 payload length | u64 seq | payload | u32 crc32(length | seq | payload)
 
-Records in a segment carry consecutive sequence numbers starting at first_seq.
+Records carry increasing sequence numbers from first_seq on: consecutive as
+written, with holes once the ring has thinned the segment.  covers_to is OPEN
+for a segment written record by record (it ends where the next segment starts)
+and the last sequence number covered for a segment written whole by thinning.
 A reader stops at the first record that is short, fails its checksum or breaks
-the sequence, so a corrupt record is never returned.  Recovery after a power cut
+the order, so a corrupt record is never returned.  Recovery after a power cut
 scans only this one segment (bounded by the segment size, not the ring) and
 zero-fills the torn tail so stale bytes can never be read as records later.
 
@@ -19,8 +23,9 @@ import binascii
 import os
 import struct
 
-MAGIC = b'TJSEG\x00\x01\x00'
-HEADER_SIZE = 32
+MAGIC = b'TJSEG\x00\x02\x00'
+HEADER_SIZE = 40
+OPEN = (1 << 64) - 1
 RECORD_OVERHEAD = 16
 MAX_PAYLOAD = 1 << 20
 _ZEROS = bytes(4096)
@@ -34,19 +39,18 @@ def _crc(data):
     return binascii.crc32(data) & 0xFFFFFFFF
 
 
-def pack_header(generation, first_seq):
-    head = MAGIC + struct.pack('>QQ', generation, first_seq)
+def pack_header(generation, first_seq, covers_to=OPEN):
+    head = MAGIC + struct.pack('>QQQ', generation, first_seq, covers_to)
     return head + struct.pack('>I', _crc(head)) + b'\x00\x00\x00\x00'
 
 
 def read_header(data):
-    """(generation, first_seq) or None when data is not a valid header."""
+    """(generation, first_seq, covers_to) or None when data is not a valid header."""
     if len(data) < HEADER_SIZE or data[:8] != MAGIC:
         return None
-    if struct.unpack('>I', data[24:28])[0] != _crc(data[:24]):
+    if struct.unpack('>I', data[32:36])[0] != _crc(data[:32]):
         return None
-    generation, first_seq = struct.unpack('>QQ', data[8:24])
-    return generation, first_seq
+    return struct.unpack('>QQQ', data[8:32])
 
 
 def pack_record(seq, payload):
@@ -56,12 +60,13 @@ def pack_record(seq, payload):
     return head + payload + struct.pack('>I', _crc(head + payload))
 
 
-def scan(data, offset, expected_seq):
-    """Yield (seq, payload, end offset) of the valid records in data from offset on."""
+def scan(data, offset, min_seq, max_seq=OPEN):
+    """Yield (seq, payload, end offset) of the valid records in data from offset on;
+    sequence numbers must increase from min_seq on and stay at or below max_seq."""
     n = len(data)
     while offset + RECORD_OVERHEAD <= n:
         length, seq = struct.unpack('>IQ', data[offset:offset + 12])
-        if length > MAX_PAYLOAD or seq != expected_seq:
+        if length > MAX_PAYLOAD or seq < min_seq or seq > max_seq:
             return
         end = offset + 12 + length + 4
         if end > n:
@@ -71,7 +76,7 @@ def scan(data, offset, expected_seq):
             return
         yield seq, data[offset + 12:end - 4], end
         offset = end
-        expected_seq += 1
+        min_seq = seq + 1
 
 
 def _fsync(f):
@@ -81,16 +86,36 @@ def _fsync(f):
         fsync(f.fileno())
 
 
-class Segment:
-    """An open segment: append records, commit (fsync) them, read them back."""
+def write_file(path, generation, first_seq, covers_to, records):
+    """Write a complete segment (header and (seq, payload) records) and fsync it."""
+    f = open(path, 'wb')
+    try:
+        f.write(pack_header(generation, first_seq, covers_to))
+        chunk = []
+        size = 0
+        for seq, payload in records:
+            chunk.append(pack_record(seq, payload))
+            size += len(chunk[-1])
+            if size >= 1 << 16:
+                f.write(b''.join(chunk))
+                chunk, size = [], 0
+        f.write(b''.join(chunk))
+        _fsync(f)
+    finally:
+        f.close()
 
-    def __init__(self, path, generation, first_seq, size_limit, f, tail, next_seq):
+
+class Segment:
+    """The open segment at the head of the log: append records, commit (fsync) them."""
+
+    def __init__(self, path, generation, first_seq, covers_to, size_limit, f, tail, next_seq):
         self.path = path
         self.generation = generation
         self.first_seq = first_seq
+        self.covers_to = covers_to
         self.size_limit = size_limit
         self._f = f
-        self.tail = tail            # offset after the last written record
+        self.tail = tail            # offset after the last durable record
         self.next_seq = next_seq    # sequence number the next record gets
         self.durable_seq = next_seq - 1
         self._pending = []
@@ -104,7 +129,7 @@ class Segment:
         _fsync(f)
         f.close()
         f = open(path, 'r+b')
-        return cls(path, generation, first_seq, size_limit, f, HEADER_SIZE, first_seq)
+        return cls(path, generation, first_seq, OPEN, size_limit, f, HEADER_SIZE, first_seq)
 
     @classmethod
     def recover(cls, path, size_limit):
@@ -115,12 +140,12 @@ class Segment:
         if hdr is None:
             f.close()
             raise SegmentError('%s has no valid segment header' % path)
-        generation, first_seq = hdr
+        generation, first_seq, covers_to = hdr
         tail = HEADER_SIZE
-        next_seq = first_seq
+        after = first_seq
         for seq, _, end in scan(data, HEADER_SIZE, first_seq):
             tail = end
-            next_seq = seq + 1
+            after = seq + 1
         if len(data) > tail:
             f.seek(tail)
             left = len(data) - tail
@@ -129,7 +154,7 @@ class Segment:
                 f.write(chunk)
                 left -= len(chunk)
             _fsync(f)
-        return cls(path, generation, first_seq, size_limit, f, tail, next_seq)
+        return cls(path, generation, first_seq, covers_to, size_limit, f, tail, after)
 
     def has_room(self, payload_len):
         return self.tail + self._pending_bytes + RECORD_OVERHEAD + payload_len <= self.size_limit
@@ -145,6 +170,9 @@ class Segment:
         self.next_seq = seq + 1
         return seq
 
+    def pending(self):
+        return len(self._pending)
+
     def commit(self):
         """Write and fsync everything appended (group commit). Returns the durable sequence number."""
         if self._pending:
@@ -156,20 +184,6 @@ class Segment:
             self._pending_bytes = 0
             self.durable_seq = self.next_seq - 1
         return self.durable_seq
-
-    def read(self, from_seq, max_records):
-        """Up to max_records durable (seq, payload) pairs starting at from_seq."""
-        if from_seq < self.first_seq or from_seq > self.durable_seq:
-            return []
-        self._f.seek(HEADER_SIZE)
-        data = self._f.read(self.tail - HEADER_SIZE)
-        out = []
-        for seq, payload, _ in scan(data, 0, self.first_seq):
-            if seq >= from_seq:
-                out.append((seq, payload))
-                if len(out) >= max_records:
-                    break
-        return out
 
     def close(self):
         self._f.close()

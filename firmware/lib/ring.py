@@ -1,0 +1,351 @@
+"""The gateway's ring-buffered log: every reading, durable, in sequence, for
+every data centre to take at its own pace (seed 001 §7.6, §12.4).
+
+A directory of fixed-size slot files `seg-NNN.tjl` (firmware/lib/segment.py).
+Readings are appended to the head segment and made durable by group commit
+(commit() writes and fsyncs everything appended since the last one).  When the
+head segment is full the log moves to a free slot, or recycles the oldest
+segment:
+
+- silently when every centre has acknowledged it (`floor`, the lowest
+  sequence number every centre holds, is at or beyond its end);
+- otherwise by the full-ring policy, always reported through on_loss():
+  'thin' (default) merges the two oldest segments into one, keeping only the
+  readings thin_rule(records) selects (firmware/lib/thinning.py keeps the
+  register readings that bound each day, so daily, monthly and yearly totals
+  stay exact); 'drop_oldest' discards the oldest segment; 'stop' refuses new
+  readings until the centres catch up.
+
+Recovery reads one 40-byte header per slot and scans only the head segment,
+so it is bounded by the segment size, not by the ring.  A thinned segment is
+written to a temporary file and renamed over its slot, so a power cut leaves
+either the old pair or the merged one; the merged segment's `covers_to` says
+which later segment it replaces.
+
+Portable: open/read/write/seek, os.rename/remove/listdir, os.fsync when present.
+"""
+
+import os
+
+from firmware.lib import segment as seg
+
+POLICIES = ('thin', 'drop_oldest', 'stop')
+READ_CHUNK = 1 << 18
+SLOT_NAME = 'seg-%03d.tjl'
+THIN_TEMP = 'thin.tmp'
+
+
+class RingFull(Exception):
+    """The ring is full of data some centre still needs and the policy is 'stop'."""
+
+
+class RingError(Exception):
+    pass
+
+
+class SegmentInfo:
+    __slots__ = ('slot', 'generation', 'first_seq', 'covers_to')
+
+    def __init__(self, slot, generation, first_seq, covers_to):
+        self.slot = slot
+        self.generation = generation
+        self.first_seq = first_seq
+        self.covers_to = covers_to
+
+
+def _fsync_dir(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (AttributeError, OSError):
+        return  # MicroPython has no os.open; its rename is still atomic on the unix port
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+class RingLog:
+    def __init__(self, directory, segment_size=16 << 20, segment_count=96, policy='thin', thin_rule=None,
+                 on_loss=None):
+        if policy not in POLICIES:
+            raise RingError('full-ring policy must be one of %s, not %r' % (', '.join(POLICIES), policy))
+        if segment_count < 3:
+            raise RingError('a ring needs at least 3 segments')
+        if segment_size < 4096:
+            raise RingError('segments must be at least 4096 bytes')
+        self.directory = directory
+        self.segment_size = segment_size
+        self.segment_count = segment_count
+        self.policy = policy
+        self.thin_rule = thin_rule  # records -> predicate(seq, payload): which unsent readings to keep
+        self.on_loss = on_loss
+        self.floor = -1            # every centre holds everything up to here; set by the owner
+        self.refusing = False
+        self._segments = []        # SegmentInfo, ordered by first_seq; the last one is the head
+        self._head = None
+        self._generation = 0
+        self._open()
+
+    # -- recovery --------------------------------------------------------------
+
+    def _path(self, slot):
+        return '%s/%s' % (self.directory, SLOT_NAME % slot)
+
+    def _read_header(self, slot):
+        try:
+            f = open(self._path(slot), 'rb')
+        except OSError:
+            return None
+        try:
+            return seg.read_header(f.read(seg.HEADER_SIZE))
+        finally:
+            f.close()
+
+    def _open(self):
+        if _exists('%s/%s' % (self.directory, THIN_TEMP)):
+            os.remove('%s/%s' % (self.directory, THIN_TEMP))   # an unfinished thinning: the old pair is intact
+        found = []
+        for slot in range(self.segment_count):
+            hdr = self._read_header(slot)
+            if hdr is None:
+                if _exists(self._path(slot)):
+                    os.remove(self._path(slot))   # a segment whose creation was cut short
+                continue
+            found.append(SegmentInfo(slot, hdr[0], hdr[1], hdr[2]))
+            self._generation = max(self._generation, hdr[0])
+        found.sort(key=lambda s: (s.first_seq, -s.generation))
+        kept = []
+        for info in found:
+            if kept and kept[-1].covers_to != seg.OPEN and info.first_seq <= kept[-1].covers_to:
+                os.remove(self._path(info.slot))   # merged into a thinned segment before the power cut
+                continue
+            kept.append(info)
+        self._segments = kept
+        if not kept:
+            self._start_segment(0, 0)
+            return
+        head = kept[-1]
+        self._head = seg.Segment.recover(self._path(head.slot), self.segment_size)
+
+    def _start_segment(self, slot, first_seq):
+        self._generation += 1
+        self._head = seg.Segment.create(self._path(slot), self._generation, first_seq, self.segment_size)
+        self._segments.append(SegmentInfo(slot, self._generation, first_seq, seg.OPEN))
+        _fsync_dir(self.directory)
+
+    # -- writing ---------------------------------------------------------------
+
+    @property
+    def next_seq(self):
+        return self._head.next_seq
+
+    @property
+    def durable_seq(self):
+        return self._head.durable_seq
+
+    def oldest_seq(self):
+        return self._segments[0].first_seq
+
+    def pending(self):
+        """Readings appended but not yet committed."""
+        return self._head.pending()
+
+    def append(self, payload):
+        """Queue a reading; returns its sequence number.  Raises RingFull under the 'stop'
+        policy when no room can be made without losing data a centre still needs."""
+        if not self._head.has_room(len(payload)):
+            if len(payload) + seg.RECORD_OVERHEAD + seg.HEADER_SIZE > self.segment_size:
+                raise RingError('a reading of %d bytes can never fit a segment' % len(payload))
+            self.commit()
+            self._roll()
+        return self._head.append(payload)
+
+    def commit(self):
+        """Write and fsync the queued readings; returns the highest durable sequence number."""
+        return self._head.commit()
+
+    def _end_of(self, index):
+        """Last sequence number segment `index` covers."""
+        info = self._segments[index]
+        if info.covers_to != seg.OPEN:
+            return info.covers_to
+        if index + 1 < len(self._segments):
+            return self._segments[index + 1].first_seq - 1
+        return self._head.durable_seq
+
+    def _free_slot(self):
+        used = [s.slot for s in self._segments]
+        for slot in range(self.segment_count):
+            if slot not in used:
+                return slot
+        return None
+
+    def _roll(self):
+        slot = self._free_slot()
+        if slot is None:
+            slot = self._make_room()
+        self._head.close()
+        self.refusing = False
+        self._start_segment(slot, self._head.next_seq)
+
+    def _make_room(self):
+        oldest = self._segments[0]
+        end = self._end_of(0)
+        if end <= self.floor:
+            self._segments.pop(0)
+            return oldest.slot
+        if self.policy == 'stop':
+            if not self.refusing:
+                self.refusing = True
+                self._report('refusing', self.floor + 1, end, 0)
+            raise RingFull('ring full: centres have not acknowledged readings from %d on' % (self.floor + 1))
+        if self.policy == 'thin' and self.thin_rule is not None and len(self._segments) >= 3:
+            slot = self._thin()
+            if slot is not None:
+                return slot
+        unsent = self._count_unsent(0)
+        self._segments.pop(0)
+        self._report('dropped', max(oldest.first_seq, self.floor + 1), end, unsent)
+        return oldest.slot
+
+    def _report(self, kind, first, last, count):
+        if self.on_loss is not None:
+            self.on_loss(kind, first, last, count)
+
+    def _count_unsent(self, index):
+        return sum(1 for s, _ in self._records(index) if s > self.floor)
+
+    def _records(self, index):
+        info = self._segments[index]
+        f = open(self._path(info.slot), 'rb')
+        try:
+            data = f.read()
+        finally:
+            f.close()
+        out = []
+        for s, payload, _ in seg.scan(data, seg.HEADER_SIZE, info.first_seq, self._end_of(index)):
+            out.append((s, payload))
+        return out
+
+    def _thin(self):
+        """Merge the two oldest segments into the oldest slot; returns the freed slot or None."""
+        a, b = self._segments[0], self._segments[1]
+        covers_to = self._end_of(1)
+        unsent = [r for index in (0, 1) for r in self._records(index) if r[0] > self.floor]
+        keep = self.thin_rule(unsent)
+        kept = [r for r in unsent if keep(r[0], r[1])]
+        size = seg.HEADER_SIZE
+        for _, payload in kept:
+            size += seg.RECORD_OVERHEAD + len(payload)
+        if size > self.segment_size:
+            return None
+        self._generation += 1
+        temp = '%s/%s' % (self.directory, THIN_TEMP)
+        seg.write_file(temp, self._generation, a.first_seq, covers_to, kept)
+        os.rename(temp, self._path(a.slot))
+        _fsync_dir(self.directory)
+        os.remove(self._path(b.slot))
+        _fsync_dir(self.directory)
+        self._segments[0] = SegmentInfo(a.slot, self._generation, a.first_seq, covers_to)
+        self._segments.pop(1)
+        self._report('thinned', max(a.first_seq, self.floor + 1), covers_to, len(unsent) - len(kept))
+        return b.slot
+
+    # -- reading ---------------------------------------------------------------
+
+    def reader(self, from_seq):
+        return Reader(self, from_seq)
+
+    def _locate(self, want):
+        """Index of the segment holding sequence number want (or the first one after it)."""
+        index = 0
+        for i, info in enumerate(self._segments):
+            if info.first_seq <= want:
+                index = i
+        return index
+
+    def close(self):
+        self._head.close()
+
+
+class Reader:
+    """Reads durable readings in sequence order from `next_seq` on, for one centre.
+    Readings the ring no longer holds (thinned or dropped) are skipped: the
+    caller sees the jump in sequence numbers and declares it (docs/protocol.md §3)."""
+
+    def __init__(self, ring, next_seq):
+        self.ring = ring
+        self.next_seq = next_seq
+        self._slot = None
+        self._generation = None
+        self._offset = seg.HEADER_SIZE
+
+    def seek(self, next_seq):
+        self.next_seq = next_seq
+        self._slot = None
+
+    def _position(self):
+        """Index of the segment to read next; resets the file offset when the segment changed."""
+        index = self.ring._locate(self.next_seq)
+        info = self.ring._segments[index]
+        if self._slot != info.slot or self._generation != info.generation:
+            self._slot, self._generation, self._offset = info.slot, info.generation, seg.HEADER_SIZE
+        return index
+
+    def _chunk(self, index, size):
+        ring = self.ring
+        if index == len(ring._segments) - 1:
+            size = min(size, ring._head.tail - self._offset)   # the head: only what is durable
+            if size <= 0:
+                return b''
+        f = open(ring._path(ring._segments[index].slot), 'rb')
+        try:
+            f.seek(self._offset)
+            return f.read(size)
+        finally:
+            f.close()
+
+    def read(self, max_records, max_bytes=1 << 30):
+        """Up to max_records (seq, payload) pairs whose payloads total at most max_bytes
+        (always at least one pair when one is available)."""
+        ring = self.ring
+        out = []
+        total = 0
+        size = READ_CHUNK
+        while len(out) < max_records and self.next_seq <= ring.durable_seq:
+            index = self._position()
+            info = ring._segments[index]
+            end = ring._end_of(index)
+            data = self._chunk(index, size)
+            consumed = 0
+            for s, payload, stop in seg.scan(data, 0, info.first_seq, end):
+                if s >= self.next_seq:
+                    if out and total + len(payload) > max_bytes:
+                        self._offset += consumed
+                        return out
+                    out.append((s, payload))
+                    total += len(payload)
+                    self.next_seq = s + 1
+                consumed = stop
+                if len(out) >= max_records:
+                    break
+            self._offset += consumed
+            if len(out) >= max_records:
+                break
+            if len(data) == size:
+                # the chunk ended inside a record: read on, with a bigger chunk if none fitted
+                size = READ_CHUNK if consumed else size * 4
+                continue
+            size = READ_CHUNK
+            if index == len(ring._segments) - 1:
+                break                                    # caught up with the head
+            self.next_seq = max(self.next_seq, end + 1)  # this segment is done (or its rest unreadable)
+        return out

@@ -1,0 +1,242 @@
+"""The ring-buffered log: sequence, durability, recovery, the full-ring policies, readers."""
+
+import os
+
+from firmware.lib import reading, ring, segment, thinning
+from firmware.lib.ring import RingFull, RingLog
+from portable_helpers import ENERGY, POWER, raises
+
+_counter = [0]
+T0 = 1763913600000          # 2025-11-24T00:00:00+08:00 (a local midnight), in ms
+
+
+def _dir():
+    _counter[0] += 1
+    base = os.getenv('TMPDIR') or '/tmp'
+    path = '%s/tanji-ring-%d-%d' % (base, os.getpid() if hasattr(os, 'getpid') else 0, _counter[0])
+    try:
+        os.mkdir(path)
+    except OSError:
+        for name in os.listdir(path):
+            os.remove(path + '/' + name)
+    return path
+
+
+def _cleanup(log, path):
+    log.close()
+    for name in os.listdir(path):
+        os.remove(path + '/' + name)
+    os.rmdir(path)
+
+
+def _payload(i):
+    return reading.pack(ENERGY, T0 + i * 60000, 100000 + i * 7, -2, 0, 'kWh')
+
+
+def _fill(log, n, start=0):
+    seqs = [log.append(_payload(start + i)) for i in range(n)]
+    log.commit()
+    return seqs
+
+
+def _read_all(log, from_seq=0, batch=50):
+    r = log.reader(from_seq)
+    out = []
+    while True:
+        got = r.read(batch)
+        if not got:
+            return out
+        out += got
+
+
+class Losses:
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, kind, first, last, count):
+        self.events.append((kind, first, last, count))
+
+    def total(self, kind):
+        return sum(e[3] for e in self.events if e[0] == kind)
+
+
+def test_sequence_is_gap_free_across_segments_and_reads_back_exactly():
+    path = _dir()
+    log = RingLog(path, segment_size=4096, segment_count=8)
+    seqs = _fill(log, 300)
+    assert seqs == list(range(300)) and log.durable_seq == 299
+    got = _read_all(log)
+    assert [s for s, _ in got] == list(range(300))
+    assert [p for _, p in got] == [_payload(i) for i in range(300)]
+    r = log.reader(123)
+    assert [s for s, _ in r.read(5)] == [123, 124, 125, 126, 127]
+    assert [s for s, _ in r.read(3)] == [128, 129, 130]
+    assert len(r.read(1000, max_bytes=100)) == 3          # byte cap (payloads are 33 bytes)
+    _cleanup(log, path)
+
+
+def test_uncommitted_readings_are_invisible_and_lost_without_a_gap_after_a_restart():
+    path = _dir()
+    log = RingLog(path, segment_size=4096, segment_count=8)
+    _fill(log, 150)
+    log.append(_payload(150))                 # never committed: the power goes
+    assert [s for s, _ in _read_all(log, 149)] == [149]
+    log.close()
+    log = RingLog(path, segment_size=4096, segment_count=8)
+    assert (log.durable_seq, log.next_seq) == (149, 150)
+    assert log.append(_payload(151)) == 150
+    log.commit()
+    assert [s for s, _ in _read_all(log)] == list(range(151))
+    _cleanup(log, path)
+
+
+def test_recovery_cuts_a_torn_head_and_keeps_everything_durable():
+    path = _dir()
+    log = RingLog(path, segment_size=4096, segment_count=8)
+    _fill(log, 200)
+    head = log._segments[-1]
+    tail = log._head.tail
+    log.close()
+    f = open('%s/%s' % (path, ring.SLOT_NAME % head.slot), 'r+b')
+    f.seek(tail)
+    f.write(segment.pack_record(200, _payload(200))[:20])
+    f.close()
+    log = RingLog(path, segment_size=4096, segment_count=8)
+    assert log.durable_seq == 199
+    assert [s for s, _ in _read_all(log)] == list(range(200))
+    _cleanup(log, path)
+
+
+def test_acknowledged_segments_are_recycled_silently():
+    path = _dir()
+    losses = Losses()
+    log = RingLog(path, segment_size=4096, segment_count=4, on_loss=losses)
+    for i in range(10):
+        _fill(log, 100, i * 100)
+        log.floor = log.durable_seq           # every centre keeps up
+    assert losses.events == [] and log.durable_seq == 999
+    assert log.oldest_seq() > 0
+    _cleanup(log, path)
+
+
+def test_drop_oldest_counts_and_reports_what_it_drops():
+    path = _dir()
+    losses = Losses()
+    log = RingLog(path, segment_size=4096, segment_count=4, policy='drop_oldest', on_loss=losses)
+    _fill(log, 1000)
+    assert losses.events and all(e[0] == 'dropped' for e in losses.events)
+    got = [s for s, _ in _read_all(log)]
+    assert got == list(range(got[0], 1000)) and got[0] > 0
+    assert losses.total('dropped') == got[0]    # every missing reading was reported
+    _cleanup(log, path)
+
+
+def test_stop_refuses_new_readings_until_the_centres_catch_up():
+    path = _dir()
+    losses = Losses()
+    log = RingLog(path, segment_size=4096, segment_count=4, policy='stop', on_loss=losses)
+    n = 0
+    try:
+        while True:
+            log.append(_payload(n))
+            n += 1
+    except RingFull:
+        pass
+    log.commit()
+    assert [e[0] for e in losses.events] == ['refusing']
+    assert [s for s, _ in _read_all(log)] == list(range(n))      # nothing lost
+    log.floor = 150
+    assert log.append(_payload(n)) == n
+    _cleanup(log, path)
+
+
+def _minute_data(i):
+    """Two codes every minute: an energy register and power."""
+    minute, kind = divmod(i, 2)
+    ts = T0 + minute * 60000
+    if kind == 0:
+        return reading.pack(ENERGY, ts, 100000 + minute * 11, -2, 0, 'kWh')
+    return reading.pack(POWER, ts, 4000 + minute % 50, -1, 0, 'kW')
+
+
+def test_thinning_keeps_day_bounding_register_readings_and_reports_the_rest():
+    path = _dir()
+    losses = Losses()
+    log = RingLog(path, segment_size=32768, segment_count=4, policy='thin',
+                  thin_rule=thinning.rule(8 * 3600), on_loss=losses)
+    n = 2 * 1440 * 3                         # three days of minute data
+    for i in range(n):
+        log.append(_minute_data(i))
+        if i % 500 == 499:
+            log.commit()
+    log.commit()
+    assert losses.events and all(e[0] == 'thinned' for e in losses.events)
+    got = _read_all(log)
+    seqs = [s for s, _ in got]
+    assert seqs == sorted(seqs) and seqs[-1] == n - 1
+    assert len(got) + losses.total('thinned') == n          # kept + reported = everything
+    energy = {}
+    for s, p in got:
+        rec, unit = reading.unpack(s, p)
+        if rec.code == ENERGY:
+            day = (rec.ts_ms - T0) // 86400000
+            energy.setdefault(day, []).append(rec.value)
+    # the register at the start and end of each day survives, so the daily totals are exact
+    for day in range(3):
+        first_minute, last_minute = day * 1440, day * 1440 + 1439
+        assert energy[day][0] == 100000 + first_minute * 11
+        assert energy[day][-1] == 100000 + last_minute * 11
+    _cleanup(log, path)
+
+
+def test_a_power_cut_during_thinning_leaves_a_consistent_ring():
+    path = _dir()
+    log = RingLog(path, segment_size=4096, segment_count=5)
+    _fill(log, 300)
+    infos = [(i.slot, i.first_seq) for i in log._segments]
+    log.close()
+    # cut before the rename: the temporary file is left over
+    f = open(path + '/' + ring.THIN_TEMP, 'wb')
+    f.write(b'half a segment')
+    f.close()
+    log = RingLog(path, segment_size=4096, segment_count=5)
+    assert [s for s, _ in _read_all(log)] == list(range(300))
+    log.close()
+    # cut after the rename, before the second segment was removed: it is superseded
+    (a_slot, a_first), (b_slot, b_first) = infos[0], infos[1]
+    c_first = infos[2][1]
+    kept = [(s, p) for s, p in _read_all_closed(path, 5) if s < c_first and s % 10 == 0]
+    segment.write_file('%s/%s' % (path, ring.SLOT_NAME % a_slot), 99, a_first, c_first - 1, kept)
+    log = RingLog(path, segment_size=4096, segment_count=5)
+    got = [s for s, _ in _read_all(log)]
+    assert got == [s for s, _ in kept] + list(range(c_first, 300))
+    assert b_slot not in [i.slot for i in log._segments]
+    _cleanup(log, path)
+
+
+def _read_all_closed(path, count):
+    log = RingLog(path, segment_size=4096, segment_count=count)
+    got = _read_all(log)
+    log.close()
+    return got
+
+
+def test_readers_skip_what_the_ring_no_longer_holds():
+    path = _dir()
+    log = RingLog(path, segment_size=4096, segment_count=4, policy='drop_oldest')
+    r = log.reader(0)
+    _fill(log, 50)
+    assert [s for s, _ in r.read(10)] == list(range(10))
+    _fill(log, 1000, 50)
+    got = r.read(5)
+    assert got[0][0] == log.oldest_seq() > 10                 # jumped over the dropped readings
+    _cleanup(log, path)
+
+
+def test_bad_settings_are_refused():
+    path = _dir()
+    raises(ring.RingError, RingLog, path, 4096, 4, 'keep_everything')
+    raises(ring.RingError, RingLog, path, 4096, 2)
+    log = RingLog(path, segment_size=4096, segment_count=4)
+    raises(ring.RingError, log.append, b'x' * 5000)
+    _cleanup(log, path)
