@@ -1,0 +1,179 @@
+"""Store-and-forward to one data centre, sans I/O (seed 001 §7.3, §7.5, §7.6).
+
+Each centre (the platform and any number of others) has its own Delivery:
+its cursor (the centre's last ack), its schedule, its backoff, its frame-size
+and bandwidth caps.  The owner asks step(now, durable_seq) what to do: send a
+frame, or wait until a time; it performs the send and hands the centre's
+answer to on_outcome().  The cursor moves only on the centre's ack, so
+delivery is at least once, and the centre's idempotency makes it exactly once.
+
+Upload modes (seed 001 §7.5): automatic on a schedule (every N seconds, or at
+given times of day) and manual (send_now()).  Once an upload starts it drains
+everything durable, frame after frame at full speed, however long the backlog,
+before it waits for the next scheduled time.  Portable.
+"""
+
+from shared.delivery import exchange
+from shared.delivery.backoff import Backoff
+
+DAY_S = 86400
+
+
+class Schedule:
+    """When automatic uploads start: every `every_s` seconds (0: as soon as data are
+    durable), or at `times` (seconds after local midnight, UTC offset utc_offset_s)."""
+
+    def __init__(self, every_s=60, times=None, utc_offset_s=8 * 3600):
+        if times:
+            times = sorted(times)
+            for t in times:
+                if not 0 <= t < DAY_S:
+                    raise ValueError('upload times must lie within a day')
+        elif every_s < 0:
+            raise ValueError('upload interval cannot be negative')
+        self.every_s = every_s
+        self.times = times or None
+        self.utc_offset_s = utc_offset_s
+
+    def next_due(self, now):
+        """The first scheduled start strictly after now (now in Unix seconds)."""
+        if self.times:
+            local = now + self.utc_offset_s
+            day = local - local % DAY_S
+            for t in self.times:
+                if day + t > local:
+                    return day + t - self.utc_offset_s
+            return day + DAY_S + self.times[0] - self.utc_offset_s
+        if self.every_s == 0:
+            return now
+        return now - now % self.every_s + self.every_s
+
+
+class TokenBucket:
+    """A bandwidth cap in bytes per second (0: none), with a burst of one second or one frame."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.tokens = 0.0
+        self.at = None
+
+    def wait_for(self, size, now):
+        """Seconds to wait before size bytes may go (0 when they may go now)."""
+        if not self.rate:
+            return 0.0
+        if self.at is None:
+            self.at = now
+            self.tokens = max(self.rate, size)
+        self.tokens = min(max(self.rate, size), self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= size:
+            return 0.0
+        return (size - self.tokens) / self.rate
+
+    def spend(self, size):
+        if self.rate:
+            self.tokens -= size
+
+
+class Delivery:
+    def __init__(self, name, cursor, build, schedule=None, max_records=5000, max_bytes=256 * 1024,
+                 rate_bytes_s=0, backoff=None, refused_retry_s=3600.0, on_alarm=None):
+        """build(first_seq, max_records, max_bytes) -> outbox.Built or None."""
+        self.name = name
+        self.cursor = cursor
+        self.build = build
+        self.schedule = schedule or Schedule()
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self.bucket = TokenBucket(rate_bytes_s)
+        self.backoff = backoff or Backoff(base=1.0, cap=300.0)
+        self.refused_retry_s = refused_retry_s
+        self.on_alarm = on_alarm
+        self.due_at = None
+        self.draining = False
+        self.inflight = None
+        self.retry_at = None
+        self.frames_sent = 0
+        self.refused = 0
+        self.last_error = ''
+
+    def send_now(self):
+        """Manual upload: start draining at once (and retry at once after a failure)."""
+        self.draining = True
+        self.retry_at = None
+
+    def _alarm(self, kind, detail):
+        if self.on_alarm is not None:
+            self.on_alarm(self.name, kind, detail)
+
+    def step(self, now, durable_seq):
+        """('send', Built) or ('wait', until): until is a time, or None to wait for new data."""
+        if self.retry_at is not None:
+            if now < self.retry_at:
+                return ('wait', self.retry_at)
+            self.retry_at = None
+        if self.inflight is None:
+            if not self.draining:
+                if self.due_at is None:
+                    self.due_at = self.schedule.next_due(now) if self.schedule.every_s or self.schedule.times else now
+                if now < self.due_at:
+                    return ('wait', self.due_at)
+                if durable_seq <= self.cursor:
+                    self.due_at = self.schedule.next_due(now)
+                    return ('wait', self.due_at if self.due_at > now else None)
+                self.draining = True
+            if durable_seq <= self.cursor:
+                self.draining = False
+                self.due_at = self.schedule.next_due(now)
+                return ('wait', self.due_at if self.due_at > now else None)
+            built = self.build(self.cursor + 1, self.max_records, self.max_bytes)
+            if built is None:
+                self.draining = False
+                self.due_at = self.schedule.next_due(now)
+                return ('wait', self.due_at if self.due_at > now else None)
+            if built.unframeable:
+                self._alarm('unframeable', '%d readings up to seq %d could not be framed; declared lost'
+                            % (built.unframeable, built.last_seq))
+            self.inflight = built
+        wait = self.bucket.wait_for(len(self.inflight.data), now)
+        if wait > 0:
+            return ('wait', now + wait)
+        self.bucket.spend(len(self.inflight.data))
+        return ('send', self.inflight)
+
+    def on_outcome(self, outcome, now):
+        """Apply the centre's answer; returns the new cursor when it moved, else None."""
+        kind = outcome.kind
+        if kind == exchange.ACKED:
+            self.backoff.success()
+            self.frames_sent += 1
+            self.inflight = None
+            self.last_error = ''
+            if outcome.ack != self.cursor:
+                self.cursor = outcome.ack
+                return self.cursor
+            return None
+        self.last_error = '%s %s %s' % (outcome.status or '', outcome.error, outcome.detail)
+        if kind == exchange.SPLIT:
+            self.max_records = max(1, self.inflight.records // 2)
+            self.max_bytes = max(1024, len(self.inflight.data) // 2)
+            self.inflight = None
+            return None
+        if kind == exchange.REFUSED:
+            self.refused += 1
+            self._alarm('refused', self.last_error.strip())
+            self.inflight = None
+            self.retry_at = now + self.refused_retry_s
+            return None
+        if kind == exchange.BUSY and outcome.retry_after is not None:
+            self.backoff.failures += 1
+            self.retry_at = now + outcome.retry_after
+        else:
+            self.retry_at = now + self.backoff.failure()
+        return None
+
+    def status(self, now):
+        return {'centre': self.name, 'cursor': self.cursor, 'draining': self.draining,
+                'next_attempt_in_s': None if self.retry_at is None else max(0.0, self.retry_at - now),
+                'consecutive_failures': self.backoff.failures, 'frames_sent': self.frames_sent,
+                'refused': self.refused, 'last_error': self.last_error or None}

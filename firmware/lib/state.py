@@ -1,0 +1,101 @@
+"""The gateway's small durable state: each centre's cursor and the loss counters.
+
+One file of two fixed-size slots written alternately.  A slot is
+    b'TJST' | u64 counter | u32 length | msgpack map | u32 crc32(all before it)
+and load() takes the valid slot with the higher counter, so a power cut while
+one slot is being written leaves the other, previous state intact.  A save
+costs one write of at most SLOT_SIZE bytes and one fsync.  Portable.
+"""
+
+import binascii
+import struct
+
+from shared.codec import mp
+
+MAGIC = b'TJST'
+SLOT_SIZE = 8192
+_HEAD = 16
+
+
+class StateError(Exception):
+    pass
+
+
+def _crc(data):
+    return binascii.crc32(data) & 0xFFFFFFFF
+
+
+def _fsync(f):
+    f.flush()
+    try:
+        import os
+        os.fsync(f.fileno())
+    except (ImportError, AttributeError):
+        pass
+
+
+class StateFile:
+    def __init__(self, path):
+        self.path = path
+        self.counter = 0
+        self.data = {}
+        self._next_slot = 0
+        self._load()
+
+    def _load(self):
+        try:
+            f = open(self.path, 'rb')
+        except OSError:
+            f = open(self.path, 'wb')
+            f.write(bytes(2 * SLOT_SIZE))
+            _fsync(f)
+            f.close()
+            return
+        try:
+            raw = f.read()
+        finally:
+            f.close()
+        best = None
+        for slot in (0, 1):
+            chunk = raw[slot * SLOT_SIZE:(slot + 1) * SLOT_SIZE]
+            doc = self._parse(chunk)
+            if doc is not None and (best is None or doc[0] > best[0]):
+                best = (doc[0], doc[1], slot)
+        if best is not None:
+            self.counter, self.data, slot = best
+            self._next_slot = 1 - slot
+
+    @staticmethod
+    def _parse(chunk):
+        if len(chunk) < _HEAD + 4 or chunk[:4] != MAGIC:
+            return None
+        counter, length = struct.unpack('>QI', chunk[4:16])
+        end = _HEAD + length
+        if end + 4 > len(chunk):
+            return None
+        if struct.unpack('>I', chunk[end:end + 4])[0] != _crc(chunk[:end]):
+            return None
+        try:
+            doc = mp.unpackb(chunk[_HEAD:end])
+        except ValueError:
+            return None
+        if not isinstance(doc, dict):
+            return None
+        return counter, doc
+
+    def save(self, data):
+        """Make data the durable state (a dict of msgpack-able values)."""
+        payload = mp.packb(data)
+        if _HEAD + len(payload) + 4 > SLOT_SIZE:
+            raise StateError('state of %d bytes does not fit a %d-byte slot' % (len(payload), SLOT_SIZE))
+        self.counter += 1
+        body = MAGIC + struct.pack('>QI', self.counter, len(payload)) + payload
+        f = open(self.path, 'r+b')
+        try:
+            f.seek(self._next_slot * SLOT_SIZE)
+            f.write(body + struct.pack('>I', _crc(body)))
+            _fsync(f)
+        finally:
+            f.close()
+        self._next_slot = 1 - self._next_slot
+        self.data = data
