@@ -1,0 +1,160 @@
+"""Gateway configuration (TOML), checked as a whole before anything starts.
+
+    [gateway]
+    id = "GW-0001"
+    key = "/etc/tanji/gateway.key"       # SM2 private key (tanji keys generate)
+    data_dir = "/var/lib/tanji"          # the log, the state file
+    ring_mb = 1536                       # total log size; see DEFAULT_RING_MB
+    segment_mb = 16
+    policy = "thin"                      # when the ring is full of unacknowledged data: thin | drop_oldest | stop
+    commit_interval_ms = 1000            # a reading is durable within this bound (group commit)
+    utc_offset_h = 8                     # local time for day boundaries and upload times
+
+    [[centre]]                           # the platform and at least two more (seed 001 §7.3)
+    name = "platform"
+    url = "https://platform.example/api/v1/frames"
+    every_s = 60                         # automatic upload every N seconds (0: as soon as durable) ...
+    times = ["02:00", "14:00"]           # ... or at these local times of day (seed 001 §7.5)
+    max_records = 5000                   # frame size caps
+    max_bytes = 262144
+    rate_bytes_s = 0                     # bandwidth cap, 0 = none
+
+    [source]                             # readings: meter drivers (docs/gateway.md) or synthetic meters
+    kind = "synthetic"
+    points = 500
+    rate_per_s = 8.34
+    step_ms = 120
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# 30 days of 500 points read every minute is 21.6 million readings; a reading costs
+# about 33 bytes of payload plus 16 of framing in the log, so 1.06 GB.  1.5 GiB leaves
+# room for longer codes and larger values and gives about 45 days at that rate.
+DEFAULT_RING_MB = 1536
+
+
+class GatewayConfigError(Exception):
+    """The configuration cannot be used; the message names the setting."""
+
+
+@dataclass
+class CentreConfig:
+    name: str
+    url: str
+    every_s: float = 60.0
+    times: list[int] | None = None
+    max_records: int = 5000
+    max_bytes: int = 256 * 1024
+    rate_bytes_s: float = 0.0
+
+
+@dataclass
+class GatewayConfig:
+    id: str
+    key: str
+    data_dir: str
+    ring_mb: int = DEFAULT_RING_MB
+    segment_mb: int = 16
+    policy: str = 'thin'
+    commit_interval_ms: int = 1000
+    utc_offset_h: float = 8.0
+    centres: list[CentreConfig] = field(default_factory=list)
+    source: dict = field(default_factory=dict)
+
+    @property
+    def segment_size(self) -> int:
+        return self.segment_mb * 1024 * 1024
+
+    @property
+    def segment_count(self) -> int:
+        return max(3, self.ring_mb // self.segment_mb)
+
+
+def _time_of_day(text: str, where: str) -> int:
+    m = re.fullmatch(r'(\d{1,2}):(\d{2})', text) if isinstance(text, str) else None
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise GatewayConfigError('%s: upload time %r must be HH:MM' % (where, text))
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60
+
+
+def _number(doc: dict, key: str, where: str, default, minimum=0, integer=False):
+    value = doc.get(key, default)
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if not ok or isinstance(value, bool) or value < minimum:
+        raise GatewayConfigError('%s.%s must be a%s number >= %s, not %r'
+                                 % (where, key, 'n integer' if integer else '', minimum, value))
+    return value
+
+
+def parse(doc: dict) -> GatewayConfig:
+    unknown = set(doc) - {'gateway', 'centre', 'source'}
+    if unknown:
+        raise GatewayConfigError('unknown section(s): %s' % ', '.join(sorted(unknown)))
+    g = doc.get('gateway')
+    if not isinstance(g, dict):
+        raise GatewayConfigError('a [gateway] section is required')
+    known = {'id', 'key', 'data_dir', 'ring_mb', 'segment_mb', 'policy', 'commit_interval_ms', 'utc_offset_h'}
+    if set(g) - known:
+        raise GatewayConfigError('unknown setting(s) gateway.%s' % ', gateway.'.join(sorted(set(g) - known)))
+    for key in ('id', 'key', 'data_dir'):
+        if not isinstance(g.get(key), str) or not g[key]:
+            raise GatewayConfigError('gateway.%s is required' % key)
+    cfg = GatewayConfig(
+        id=g['id'], key=g['key'], data_dir=g['data_dir'],
+        ring_mb=_number(g, 'ring_mb', 'gateway', DEFAULT_RING_MB, 1, True),
+        segment_mb=_number(g, 'segment_mb', 'gateway', 16, 1, True),
+        policy=g.get('policy', 'thin'),
+        commit_interval_ms=_number(g, 'commit_interval_ms', 'gateway', 1000, 1, True),
+        utc_offset_h=_number(g, 'utc_offset_h', 'gateway', 8.0, -12),
+    )
+    if cfg.policy not in ('thin', 'drop_oldest', 'stop'):
+        raise GatewayConfigError('gateway.policy must be thin, drop_oldest or stop, not %r' % cfg.policy)
+    if cfg.ring_mb < 3 * cfg.segment_mb:
+        raise GatewayConfigError('gateway.ring_mb must hold at least three segments of segment_mb')
+    names = set()
+    for i, c in enumerate(doc.get('centre', [])):
+        where = 'centre[%d]' % (i + 1)
+        if not isinstance(c, dict):
+            raise GatewayConfigError('%s must be a table' % where)
+        extra = set(c) - {'name', 'url', 'every_s', 'times', 'max_records', 'max_bytes', 'rate_bytes_s'}
+        if extra:
+            raise GatewayConfigError('%s: unknown setting(s) %s' % (where, ', '.join(sorted(extra))))
+        name, url = c.get('name'), c.get('url')
+        if not isinstance(name, str) or not re.fullmatch(r'[A-Za-z0-9_.-]{1,64}', name) or name in names:
+            raise GatewayConfigError('%s.name must be a unique name of letters, digits, . _ -' % where)
+        if not isinstance(url, str) or not url.startswith(('http://', 'https://')):
+            raise GatewayConfigError('%s.url must be an http:// or https:// URL' % where)
+        names.add(name)
+        times = c.get('times')
+        if times is not None:
+            if not isinstance(times, list) or not times:
+                raise GatewayConfigError('%s.times must be a list of "HH:MM"' % where)
+            times = [_time_of_day(t, where) for t in times]
+        cfg.centres.append(CentreConfig(
+            name, url, every_s=_number(c, 'every_s', where, 60.0), times=times,
+            max_records=_number(c, 'max_records', where, 5000, 1, True),
+            max_bytes=_number(c, 'max_bytes', where, 256 * 1024, 1024, True),
+            rate_bytes_s=_number(c, 'rate_bytes_s', where, 0.0)))
+    if not cfg.centres:
+        raise GatewayConfigError('at least one [[centre]] is required')
+    source = doc.get('source', {})
+    if not isinstance(source, dict):
+        raise GatewayConfigError('[source] must be a table')
+    cfg.source = source
+    return cfg
+
+
+def load(path: str | Path) -> GatewayConfig:
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding='utf-8'))
+    except OSError as e:
+        raise GatewayConfigError('cannot read %s: %s' % (path, e.strerror))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise GatewayConfigError('%s is not valid TOML: %s' % (path, e))
+    return parse(doc)
