@@ -30,9 +30,9 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, workdir: Path, *extra: str) -> None:
+    def __init__(self, workdir: Path, *extra: str, port: int | None = None) -> None:
         self.db = str(workdir / 'tanji.db')
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = 'http://127.0.0.1:%d' % self.port
         self.log = open(workdir / 'server.log', 'w')
         self.proc = subprocess.Popen([sys.executable, '-m', 'shared.cli', 'server', 'run', '--db', self.db,

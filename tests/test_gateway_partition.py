@@ -1,0 +1,166 @@
+"""A network partition over 72 simulated hours (seed 001 §7.6 / §12.4: no loss through a
+three-working-day fault), on an accelerated clock: three real `tanji server run`
+centres; one unreachable for the whole 72 hours, one behind a link that flaps, one
+healthy.  Every centre ends with every reading, delivered in order, and the healthy
+centre's delivery delay stays within its schedule throughout."""
+
+import asyncio
+import json
+import random
+import sqlite3
+import time
+
+import pytest
+
+from firmware.clock import AcceleratedClock
+from firmware.config import parse
+from firmware.drivers.synthetic import SyntheticMeters
+from firmware.gateway import Gateway
+from firmware.lib.delivery import Schedule
+from server_harness import new_gateways
+from server_process import ServerProcess, free_port, tanji
+
+FACTOR = 3600.0                  # one simulated hour per real second
+HOURS = 72
+POINTS = 20                      # 20 points read every minute
+SCHEDULE_S = 300                 # the healthy centre uploads every 5 minutes
+
+
+class FlappingLink:
+    """A TCP relay on loopback that is cut and restored on a random schedule of simulated time."""
+
+    def __init__(self, target_port, clock, rnd):
+        self.target_port = target_port
+        self.clock = clock
+        self.rnd = rnd
+        self.up = True
+        self.port = free_port()
+        self.cuts = 0
+        self._conns = set()
+
+    async def start(self):
+        self._server = await asyncio.start_server(self._handle, '127.0.0.1', self.port)
+        self._task = asyncio.create_task(self._flap())
+
+    async def _flap(self):
+        while True:
+            await self.clock.sleep(self.rnd.uniform(10, 90) * 60)
+            self.up = not self.up
+            if not self.up:
+                self.cuts += 1
+                for w in list(self._conns):
+                    w.close()
+
+    async def _handle(self, reader, writer):
+        if not self.up:
+            writer.close()
+            return
+        try:
+            up_r, up_w = await asyncio.open_connection('127.0.0.1', self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._conns.update((writer, up_w))
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+        await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer))
+        self._conns.difference_update((writer, up_w))
+
+    async def stop(self):
+        self._task.cancel()
+        self._server.close()
+
+
+def _enrol(srv, pub):
+    tanji('server', 'gateways', 'add', 'GW-PART', '--key', '@%s' % pub, '--enterprise', 'e', '--site', 's',
+          '--db', srv.db)
+
+
+def _centre_rows(srv):
+    conn = sqlite3.connect(srv.db)
+    try:
+        seqs = [r[0] for r in conn.execute('SELECT seq FROM records ORDER BY seq')]
+        order = [r[0] for r in conn.execute('SELECT seq_first FROM frames ORDER BY id')]
+        return seqs, order
+    finally:
+        conn.close()
+
+
+async def test_72_hours_unreachable_flapping_and_healthy_centres(tmp_path):
+    key = new_gateways(['GW-PART'])['GW-PART'].key
+    (tmp_path / 'gw.key').write_text(key.to_pem())
+    (tmp_path / 'gw.pub').write_text(key.public_key.to_pem())
+    servers = {}
+    for name in ('healthy', 'flapping'):
+        (tmp_path / name).mkdir()
+        servers[name] = ServerProcess(tmp_path / name)
+        _enrol(servers[name], tmp_path / 'gw.pub')
+    (tmp_path / 'dead').mkdir()
+    dead_port = free_port()
+    clock = AcceleratedClock(FACTOR, start=time.time() - HOURS * 3600 - 600)
+    link = FlappingLink(servers['flapping'].port, clock, random.Random(7))
+    await link.start()
+    cfg = parse({
+        'gateway': {'id': 'GW-PART', 'key': str(tmp_path / 'gw.key'), 'data_dir': str(tmp_path / 'data'),
+                    'ring_mb': 64, 'segment_mb': 1, 'commit_interval_ms': 60_000},
+        'centre': [
+            {'name': 'healthy', 'url': servers['healthy'].url + '/api/v1/frames', 'every_s': SCHEDULE_S},
+            {'name': 'flapping', 'url': 'http://127.0.0.1:%d/api/v1/frames' % link.port, 'every_s': SCHEDULE_S},
+            {'name': 'dead', 'url': 'http://127.0.0.1:%d/api/v1/frames' % dead_port, 'every_s': SCHEDULE_S},
+        ]})
+    gw = Gateway(cfg, clock=clock, backoff_base_s=5.0, backoff_cap_s=600.0)
+    meters = SyntheticMeters(points=POINTS, t0_ms=int(clock.now() * 1000), step_ms=60_000 // POINTS,
+                             rate_per_s=POINTS / 60.0)
+    await gw.start()
+    source = asyncio.create_task(meters.run(gw, clock))
+    samples = []
+    try:
+        end = clock.now() + HOURS * 3600
+        while clock.now() < end:
+            await clock.sleep(60)
+            samples.append((clock.now(), gw.ring.durable_seq))
+        source.cancel()
+        gw.commit()
+        final = gw.ring.durable_seq
+        assert final >= HOURS * 60 * POINTS * 0.95
+        assert gw.deliveries['dead'].cursor == -1 and gw.deliveries['dead'].backoff.failures > 0
+        assert link.cuts >= 10
+
+        servers['dead'] = ServerProcess(tmp_path / 'dead', port=dead_port)
+        _enrol(servers['dead'], tmp_path / 'gw.pub')
+        gw.send_now()
+        deadline = time.monotonic() + 120
+        while any(d.cursor < final for d in gw.deliveries.values()):
+            assert time.monotonic() < deadline, {n: d.cursor for n, d in gw.deliveries.items()}
+            await asyncio.sleep(0.05)
+    finally:
+        source.cancel()
+        await gw.stop()
+        await link.stop()
+
+    for name, srv in servers.items():
+        seqs, order = _centre_rows(srv)
+        assert seqs == list(range(final + 1)), name
+        assert order == sorted(order), name                  # delivered in sequence order
+        row = json.loads(tanji('server', 'gateways', 'list', '--json', '--db', srv.db).stdout)[0]
+        assert (row['ack'], row['declared_lost'], row['conflicts']) == (final, 0, 0), name
+        srv.stop()
+
+    # healthy centre: whatever was durable at time t went out with the first scheduled upload
+    # after t, never a later one (the sending time itself is stretched FACTOR times here)
+    schedule = Schedule(SCHEDULE_S)
+    acks = gw.delivered_at['healthy']
+    worst = 0.0
+    for t, durable in samples[:-2]:
+        when = next(at for cursor, at in acks if cursor >= durable)
+        worst = max(worst, when - t)
+        assert when < schedule.next_due(schedule.next_due(t)), (t, durable, when)
+    print('healthy centre: worst delivery delay %.0f s (schedule every %d s)' % (worst, SCHEDULE_S))
