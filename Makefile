@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup sysdeps test demo bench clean
+.PHONY: setup sysdeps test soak demo bench clean
 
 sysdeps:
 	@sh tools/sysdeps.sh
@@ -21,12 +21,17 @@ setup: sysdeps $(STAMP)
 test: setup
 	$(BIN)/python -m pytest -q
 
+# the power-cut test with 10,000 kills instead of 200 (about an hour)
+soak: setup
+	TANJI_POWERCUT_KILLS=10000 $(BIN)/python -m pytest -q tests/test_gateway_powercut.py
+
 demo: setup
 	$(BIN)/python -m tools.demo
 
 bench: setup
 	$(BIN)/python bench/bench_codec.py
 	$(BIN)/python bench/bench_server.py
+	$(BIN)/python bench/bench_gateway.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

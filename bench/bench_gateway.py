@@ -1,0 +1,163 @@
+"""Gateway storage figures (issue: gateway storage and delivery).
+
+1. Append rate with group commit: realistic readings (12-digit code, ms time,
+   register mantissa) appended to the ring log, committed (write + fsync) every
+   COMMIT_EVERY readings; against the floor, the same record bytes written
+   straight to one file with the same number of fsyncs.
+2. Recovery time of a full 1 GiB ring (64 segments of 16 MiB): opening the log
+   reads one header per slot and scans the head segment, which is full of
+   realistic readings; page cache dropped first where the machine allows.
+3. Peak resident memory of `tanji gateway run` with 500 synthetic points read
+   once per second, delivering to a live `tanji server run`, for RUN_S seconds.
+
+Usage: python bench/bench_gateway.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / 'tests'))
+sys.path.insert(0, str(REPO / 'tests' / 'portable'))
+
+from firmware.drivers.synthetic import SyntheticMeters  # noqa: E402
+from firmware.lib import reading, segment  # noqa: E402
+from firmware.lib.ring import RingLog  # noqa: E402
+
+COMMIT_EVERY = 10_000
+
+
+def append_rate(workdir: Path, n: int) -> dict:
+    meters = SyntheticMeters(points=500, t0_ms=1_795_000_000_000, step_ms=120)
+    payloads = [reading.pack(*meters.reading(k)) for k in range(n)]
+    ring_dir = workdir / 'append'
+    ring_dir.mkdir()
+    log = RingLog(str(ring_dir), segment_size=16 << 20, segment_count=64)
+    t = time.perf_counter()
+    for i, p in enumerate(payloads):
+        log.append(p)
+        if i % COMMIT_EVERY == COMMIT_EVERY - 1:
+            log.commit()
+    log.commit()
+    ring_s = time.perf_counter() - t
+    log.close()
+    records = [segment.pack_record(i, p) for i, p in enumerate(payloads)]
+    t = time.perf_counter()
+    with open(workdir / 'floor.bin', 'wb') as f:
+        for i in range(0, n, COMMIT_EVERY):
+            f.write(b''.join(records[i:i + COMMIT_EVERY]))
+            f.flush()
+            os.fsync(f.fileno())
+    floor_s = time.perf_counter() - t
+    return {'readings': n, 'payload_bytes_avg': sum(map(len, payloads)) / n,
+            'ring_records_per_s': n / ring_s, 'floor_records_per_s': n / floor_s,
+            'ratio_to_floor': (n / ring_s) / (n / floor_s)}
+
+
+def drop_caches() -> bool:
+    try:
+        os.sync()
+        with open('/proc/sys/vm/drop_caches', 'w') as f:
+            f.write('3\n')
+        return True
+    except OSError:
+        return False
+
+
+def recovery(workdir: Path, quick: bool) -> dict:
+    ring_dir = workdir / 'full'
+    ring_dir.mkdir()
+    seg_size, count = 16 << 20, 64
+    big = b'\x00' * (64 * 1024)
+    per_seg = (seg_size - segment.HEADER_SIZE) // (len(big) + segment.RECORD_OVERHEAD)
+    seq = 0
+    for slot in range(count - 1):               # sealed segments: only their headers are read on recovery
+        segment.write_file(str(ring_dir / ('seg-%03d.tjl' % slot)), slot + 1, seq, segment.OPEN,
+                           [(seq + i, big) for i in range(per_seg)])
+        seq += per_seg
+    meters = SyntheticMeters(points=500, t0_ms=1_795_000_000_000, step_ms=120)
+    head, size = [], segment.HEADER_SIZE
+    while True:                                  # the head segment: full of realistic readings
+        p = reading.pack(*meters.reading(seq + len(head)))
+        if size + segment.RECORD_OVERHEAD + len(p) > seg_size:
+            break
+        head.append((seq + len(head), p))
+        size += segment.RECORD_OVERHEAD + len(p)
+    segment.write_file(str(ring_dir / ('seg-%03d.tjl' % (count - 1))), count, seq, segment.OPEN, head)
+    total = sum(f.stat().st_size for f in ring_dir.iterdir())
+    cold = drop_caches()
+    t = time.perf_counter()
+    log = RingLog(str(ring_dir), segment_size=seg_size, segment_count=count)
+    elapsed = time.perf_counter() - t
+    assert log.durable_seq == seq + len(head) - 1
+    log.close()
+    return {'ring_bytes': total, 'head_segment_readings': len(head), 'recovery_s': elapsed, 'cold_cache': cold}
+
+
+def peak_memory(workdir: Path, run_s: float) -> dict:
+    from server_harness import new_gateways
+    from server_process import ServerProcess, tanji
+    key = new_gateways(['GW-MEM'])['GW-MEM'].key
+    (workdir / 'gw.key').write_text(key.to_pem())
+    (workdir / 'gw.pub').write_text(key.public_key.to_pem())
+    srv = ServerProcess(workdir)
+    try:
+        tanji('server', 'gateways', 'add', 'GW-MEM', '--key', '@%s' % (workdir / 'gw.pub'),
+              '--enterprise', 'e', '--site', 's', '--db', srv.db)
+        cfg = workdir / 'gw.toml'
+        cfg.write_text('[gateway]\nid = "GW-MEM"\nkey = "%s"\ndata_dir = "%s"\n\n'
+                       '[[centre]]\nname = "platform"\nurl = "%s/api/v1/frames"\nevery_s = 10\n\n'
+                       '[source]\nkind = "synthetic"\npoints = 500\nrate_per_s = 500\nstep_ms = 2\n'
+                       % (workdir / 'gw.key', workdir / 'gwdata', srv.url))
+        proc = subprocess.Popen([sys.executable, '-m', 'shared.cli', 'gateway', 'run', '--config', str(cfg)],
+                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(run_s)
+        status = Path('/proc/%d/status' % proc.pid).read_text()
+        proc.terminate()
+        proc.wait()
+        fields = dict(line.split(':', 1) for line in status.splitlines() if ':' in line)
+        hwm_kb = int(fields['VmHWM'].split()[0])
+        rss_kb = int(fields['VmRSS'].split()[0])
+        row = json.loads(tanji('server', 'gateways', 'list', '--json', '--db', srv.db).stdout)[0]
+        return {'run_s': run_s, 'peak_rss_mb': hwm_kb / 1024, 'rss_mb_at_end': rss_kb / 1024,
+                'readings_delivered': row['records']}
+    finally:
+        srv.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--quick', action='store_true')
+    args = ap.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix='tanji-bench-gw-'))
+    try:
+        a = append_rate(workdir, 200_000 if args.quick else 1_000_000)
+        print('append with group commit: %.0f readings/s (%.1f B payload) | floor (same bytes, same fsyncs) '
+              '%.0f/s  ratio %.2f' % (a['ring_records_per_s'], a['payload_bytes_avg'], a['floor_records_per_s'],
+                                      a['ratio_to_floor']))
+        r = recovery(workdir, args.quick)
+        print('recovery of a full %.2f GiB ring (head segment of %d readings, %s cache): %.3f s' % (
+            r['ring_bytes'] / 2 ** 30, r['head_segment_readings'], 'cold' if r['cold_cache'] else 'warm',
+            r['recovery_s']))
+        m = peak_memory(workdir, 20 if args.quick else 120)
+        print('gateway process, 500 points at 1/s for %.0f s: peak RSS %.1f MB (%.1f MB at the end), '
+              '%d readings delivered' % (m['run_s'], m['peak_rss_mb'], m['rss_mb_at_end'], m['readings_delivered']))
+        out = REPO / 'bench' / 'results'
+        out.mkdir(exist_ok=True)
+        (out / 'gateway.json').write_text(json.dumps({'append': a, 'recovery': r, 'memory': m}, indent=2))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
