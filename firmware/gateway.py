@@ -137,24 +137,36 @@ class Gateway:
         event = self._new_data[name]
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             while True:
-                now = self.clock.now()
-                action, arg = d.step(now, self.ring.durable_seq)
-                if action == 'wait':
-                    event.clear()
-                    timeout = None if arg is None else self.clock.real_seconds(arg - now)
-                    try:
-                        await asyncio.wait_for(event.wait(), timeout)
-                    except asyncio.TimeoutError:
-                        pass
-                    continue
-                outcome = await self._post(session, self.urls[name], arg.data)
-                moved = d.on_outcome(outcome, self.clock.now())
-                if moved is not None:
-                    self.delivered_at[name].append((moved, self.clock.now()))
-                    if len(self.delivered_at[name]) > 100_000:
-                        del self.delivered_at[name][:50_000]
-                    self._update_floor()
-                    self._state_dirty = True
+                try:
+                    await self._centre_step(name, d, event, session)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # a fault of ours (a log file unreadable, say) must not end this centre's deliveries
+                    log.exception('ALARM centre %s: delivery step failed; retrying in 5 s', name)
+                    await asyncio.sleep(5)
+
+    async def _centre_step(self, name: str, d: delivery.Delivery, event: asyncio.Event,
+                           session: aiohttp.ClientSession) -> None:
+        """One step of a centre's delivery: wait as told, or send one frame and apply the answer."""
+        now = self.clock.now()
+        action, arg = d.step(now, self.ring.durable_seq)
+        if action == 'wait':
+            event.clear()
+            timeout = None if arg is None else self.clock.real_seconds(arg - now)
+            try:
+                await asyncio.wait_for(event.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+            return
+        outcome = await self._post(session, self.urls[name], arg.data)
+        moved = d.on_outcome(outcome, self.clock.now())
+        if moved is not None:
+            self.delivered_at[name].append((moved, self.clock.now()))
+            if len(self.delivered_at[name]) > 100_000:
+                del self.delivered_at[name][:50_000]
+            self._update_floor()
+            self._state_dirty = True
 
     def send_now(self, centre: str | None = None) -> None:
         """Manual upload to one centre or all (seed 001 §7.5)."""

@@ -85,7 +85,7 @@ class RingLog:
         self.segment_size = segment_size
         self.segment_count = segment_count
         self.policy = policy
-        self.thin_rule = thin_rule  # records -> predicate(seq, payload): which unsent readings to keep
+        self.thin_rule = thin_rule  # iterable of (seq, payload) -> predicate(seq, payload): which to keep
         self.on_loss = on_loss
         self.floor = -1            # every centre holds everything up to here; set by the owner
         self.refusing = False
@@ -221,30 +221,43 @@ class RingLog:
             self.on_loss(kind, first, last, count)
 
     def _count_unsent(self, index):
-        return sum(1 for s, _ in self._records(index) if s > self.floor)
+        n = 0
+        for s, _ in self._iter_records(index):
+            if s > self.floor:
+                n += 1
+        return n
 
-    def _records(self, index):
+    def _iter_records(self, index):
+        """(seq, payload) of one segment, read from disk (one segment in memory at a time)."""
         info = self._segments[index]
         f = open(self._path(info.slot), 'rb')
         try:
             data = f.read()
         finally:
             f.close()
-        out = []
         for s, payload, _ in seg.scan(data, seg.HEADER_SIZE, info.first_seq, self._end_of(index)):
-            out.append((s, payload))
-        return out
+            yield s, payload
+
+    def _unsent(self, indexes):
+        for index in indexes:
+            for s, payload in self._iter_records(index):
+                if s > self.floor:
+                    yield s, payload
 
     def _thin(self):
         """Merge the two oldest segments into the oldest slot; returns the freed slot or None."""
         a, b = self._segments[0], self._segments[1]
         covers_to = self._end_of(1)
-        unsent = [r for index in (0, 1) for r in self._records(index) if r[0] > self.floor]
-        keep = self.thin_rule(unsent)
-        kept = [r for r in unsent if keep(r[0], r[1])]
+        # two passes over the readings, so only what is kept is ever held in memory
+        keep = self.thin_rule(self._unsent((0, 1)))
+        unsent = 0
+        kept = []
         size = seg.HEADER_SIZE
-        for _, payload in kept:
-            size += seg.RECORD_OVERHEAD + len(payload)
+        for s, payload in self._unsent((0, 1)):
+            unsent += 1
+            if keep(s, payload):
+                kept.append((s, payload))
+                size += seg.RECORD_OVERHEAD + len(payload)
         if size > self.segment_size:
             return None
         self._generation += 1
@@ -256,7 +269,7 @@ class RingLog:
         _fsync_dir(self.directory)
         self._segments[0] = SegmentInfo(a.slot, self._generation, a.first_seq, covers_to)
         self._segments.pop(1)
-        self._report('thinned', max(a.first_seq, self.floor + 1), covers_to, len(unsent) - len(kept))
+        self._report('thinned', max(a.first_seq, self.floor + 1), covers_to, unsent - len(kept))
         return b.slot
 
     # -- reading ---------------------------------------------------------------

@@ -28,7 +28,7 @@ HOUR_MS = 3600000
 
 class Thinner:
     def __init__(self, records, utc_offset_s=8 * 3600):
-        """records: the (seq, payload) pairs about to be thinned, in sequence order."""
+        """records: an iterable of the (seq, payload) pairs about to be thinned, in sequence order."""
         self.offset_ms = utc_offset_s * 1000
         self._keep = {}
         self._plan(records)
