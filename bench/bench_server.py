@@ -37,7 +37,7 @@ import aiohttp  # noqa: E402
 from server.db import SQLITE_MIGRATIONS  # noqa: E402
 from server_harness import new_gateways  # noqa: E402
 
-CONCURRENCY = 64
+CONCURRENCY = int(os.environ.get("TANJI_BENCH_CONCURRENCY", "64"))
 
 
 def pin(cpu: int) -> None:

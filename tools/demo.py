@@ -1,17 +1,16 @@
-"""`make demo`: what works today, end to end from signed frames to two data centres.
+"""`make demo`: Tanji end to end on its embedded defaults (SQLite, simulated meters).
 
-A gateway key pair is made and an hour of minute readings from 20 simulated
-energy meters is packed into signed frames.  A Tanji ingest server (SQLite) and
-a second, provincial centre run on loopback; the gateway is enrolled at both.
-The frames are uploaded out of order and one is resent, a forged frame is
-refused, the platform fans the signed frames out to the provincial centre, an
-operator queries the readings, and one reading is proven against the
-fingerprint registry.  Simulated meters and the gateway's own store and sender
-join this chain with their issues.
+A gateway with 20 synthetic energy meters read every minute runs for one
+simulated hour (on a clock 600 times faster than real time).  It logs every
+reading durably and delivers signed frames on its own to three data centres
+(seed 001 §7.3): the platform, a provincial centre and a city centre that is
+down for the first half hour and catches up when it comes back.  The platform
+forwards every signed frame to a national archive.  Then a forged frame is
+refused, an operator queries readings and proves one against the fingerprint
+registry.  Real meter drivers replace the synthetic meters when they land.
 """
 
 import asyncio
-import random
 import socket
 import tempfile
 import time
@@ -20,6 +19,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from firmware.clock import AcceleratedClock
+from firmware.config import parse
+from firmware.drivers.synthetic import SyntheticMeters
+from firmware.gateway import Gateway
 from server import admin
 from server.app import make_app
 from server.config import Downstream, ServerConfig
@@ -27,28 +30,14 @@ from server.db import Connection, DatabaseURL
 from shared.codec import codes, frame, sm2
 
 GATEWAY = 'GW-DEMO-0001'
+FACTOR = 600.0
+POINTS = 20
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
-
-
-def readings(tables, t0_ms: int) -> tuple[list[frame.Record], dict[str, str]]:
-    rnd = random.Random(7)
-    registers = [rnd.randint(10 ** 7, 10 ** 9) for _ in range(20)]
-    units, records = {}, []
-    for minute in range(60):
-        for meter in range(20):
-            code = tables.encode('08', '04', '201', '01', meter + 1)
-            units[code] = 'kWh'
-            registers[meter] += rnd.randint(100, 900)
-            value, flags = registers[meter], 0
-            if meter == 3 and minute == 17:
-                value, flags = None, frame.FLAG_MISSING  # meter 4 did not answer once
-            records.append(frame.Record(len(records), code, t0_ms + minute * 60000 + meter * 40, value, -2, flags))
-    return records, units
 
 
 def enrol(db: str, key: sm2.PrivateKey) -> str:
@@ -76,71 +65,92 @@ async def main_async() -> None:
     key = sm2.PrivateKey.generate()
     (workdir / 'gateway.key').write_text(key.to_pem())
     (workdir / 'gateway.pub').write_text(key.public_key.to_pem())
-    print('1. gateway key pair (SM2, backend %s) in %s' % (sm2.BACKEND, workdir))
+    print('1. gateway %s: SM2 key pair (backend %s), files in %s' % (GATEWAY, sm2.BACKEND, workdir))
 
-    t0_ms = (int(time.time()) // 3600 - 1) * 3_600_000
-    records, units = readings(tables, t0_ms)
-    frames = [frame.encode(GATEWAY, records[i:i + 200], units, key.sign) for i in range(0, len(records), 200)]
-    size = sum(len(f) for f in frames)
-    print('2. %d readings from 20 meters in %d signed frames: %d bytes (%.1f B/reading)'
-          % (len(records), len(frames), size, size / len(records)))
+    centres = {name: ServerConfig(db=str(workdir / ('%s.db' % name)), port=free_port())
+               for name in ('archive', 'province', 'city')}
+    centres['platform'] = ServerConfig(db=str(workdir / 'platform.db'), port=free_port(), downstream=[
+        Downstream('archive', 'http://127.0.0.1:%d/api/v1/frames' % centres['archive'].port)])
+    tokens = {name: enrol(c.db, key) for name, c in centres.items()}
+    runners = {name: await serve(c) for name, c in centres.items() if name != 'city'}
+    print('2. centres on loopback: platform (forwards to a national archive), province, city (down for now)')
 
-    province = ServerConfig(db=str(workdir / 'province.db'), port=free_port())
-    platform = ServerConfig(db=str(workdir / 'platform.db'), port=free_port(),
-                            downstream=[Downstream('province', 'http://127.0.0.1:%d/api/v1/frames' % province.port)])
-    token = enrol(platform.db, key)
-    province_token = enrol(province.db, key)
-    runners = [await serve(province), await serve(platform)]
-    base = 'http://127.0.0.1:%d' % platform.port
-    print('3. platform centre at %s and provincial centre at port %d (SQLite files in %s)'
-          % (base, province.port, workdir))
+    clock = AcceleratedClock(FACTOR, start=time.time() - 3600 - 120)
+    cfg = parse({
+        'gateway': {'id': GATEWAY, 'key': str(workdir / 'gateway.key'), 'data_dir': str(workdir / 'gateway'),
+                    'ring_mb': 48, 'segment_mb': 1, 'commit_interval_ms': 60_000},
+        'centre': [{'name': name, 'url': 'http://127.0.0.1:%d/api/v1/frames' % centres[name].port,
+                    'every_s': 300} for name in ('platform', 'province', 'city')]})
+    gw = Gateway(cfg, clock=clock, backoff_base_s=30, backoff_cap_s=300)
+    meters = SyntheticMeters(points=POINTS, t0_ms=int(clock.now() * 1000), step_ms=60_000 // POINTS,
+                             rate_per_s=POINTS / 60.0)
+    await gw.start()
+    source = asyncio.create_task(meters.run(gw, clock))
+    print('3. %d simulated meters read every minute for one hour (clock x%d), uploads every 5 minutes:'
+          % (POINTS, FACTOR))
+    started = clock.now()
     try:
+        for minute in range(10, 70, 10):
+            await clock.sleep(started + minute * 60 - clock.now())
+            if minute == 30:
+                runners['city'] = await serve(centres['city'])
+                print('   -- city centre comes back --')
+            acks = ', '.join('%s %d' % (n, d.cursor) for n, d in gw.deliveries.items())
+            print('   minute %2d: %4d readings durable; acknowledged: %s' % (minute, gw.ring.durable_seq + 1, acks))
+        source.cancel()
+        gw.commit()
+        gw.send_now()
+        final = gw.ring.durable_seq
+        for _ in range(200):
+            if all(d.cursor >= final for d in gw.deliveries.values()):
+                break
+            await asyncio.sleep(0.05)
+        print('   all %d readings at every centre: %s' % (final + 1, all(d.cursor >= final for d in gw.deliveries.values())))
+        await gw.stop()
+
+        base = 'http://127.0.0.1:%d' % centres['platform'].port
         async with aiohttp.ClientSession() as http:
-            async def upload(data: bytes) -> str:
-                async with http.post(base + '/api/v1/frames', data=data,
-                                     headers={'Content-Type': 'application/x-msgpack'}) as r:
-                    return '%d %s' % (r.status, await r.text())
+            forged = frame.encode(GATEWAY, [frame.Record(final + 1, '%012d' % meters.codes[0],
+                                                         int(time.time() * 1000) - 1000, 1, 0, 0)],
+                                  {'%012d' % meters.codes[0]: 'kWh'}, sm2.PrivateKey.generate().sign)
+            async with http.post(base + '/api/v1/frames', data=forged,
+                                 headers={'Content-Type': 'application/x-msgpack'}) as r:
+                print('4. a frame signed with another key -> %d %s' % (r.status, (await r.json())['error']))
 
-            order = [0, 1, 3, 2, 4, 5, 1]
-            print('4. uploads in the order %s (frame 3 early, frame 1 resent):' % order)
-            for i in order:
-                print('   frame %d (seq %d..%d) -> %s' % (i, i * 200, i * 200 + 199, await upload(frames[i])))
-            forged = frame.encode(GATEWAY, records[:5], units, sm2.PrivateKey.generate().sign)
-            print('5. a frame signed with another key -> %s' % await upload(forged))
-
-            auth = {'Authorization': 'Bearer ' + token}
-            meter4 = tables.encode('08', '04', '201', '01', 4)
-            async with http.get(base + '/api/v1/records', headers=auth,
-                                params={'code': meter4, 'from': str(t0_ms + 15 * 60000),
-                                        'to': str(t0_ms + 20 * 60000)}) as r:
+            auth = {'Authorization': 'Bearer ' + tokens['platform']}
+            meter4 = '%012d' % meters.codes[3]
+            async with http.get(base + '/api/v1/records', headers=auth, params={'code': meter4, 'limit': '4'}) as r:
                 page = await r.json()
-            print('6. operator query, meter 4 (%s), minutes 15-19:' % tables.describe(meter4, 'zh'))
+            print('5. operator query at the platform, meter 4 (%s):' % tables.describe(meter4, 'zh'))
             for rec in page['records']:
-                print('   %s  %s %s %s' % (rec['time'], rec['value'] or '—', rec['unit'], ','.join(rec['flag_names'])))
+                print('   %s  %s %s' % (rec['time'], rec['value'], rec['unit']))
 
-            async with http.get(base + '/api/v1/records/%s/%d/proof' % (GATEWAY, 742), headers=auth) as r:
+            seq = page['records'][2]['seq']
+            async with http.get(base + '/api/v1/records/%s/%d/proof' % (GATEWAY, seq), headers=auth) as r:
                 proof = await r.json()
             query = {'gateway': GATEWAY, 'record': proof['record'], 'proof': proof['proof']}
             async with http.post(base + '/api/v1/fingerprints/verify', json=query, headers=auth) as r:
                 verdict = await r.json()
-            print('7. reading seq 742 (%s %s) checked with the fingerprint registry, %d-hash proof: %s'
-                  % (proof['record']['value'], proof['record']['unit'], len(proof['proof']['path']), verdict['reason']))
+            print('6. reading seq %d (%s %s) proven against the fingerprint registry with %d hashes: %s'
+                  % (seq, proof['record']['value'], proof['record']['unit'], len(proof['proof']['path']),
+                     verdict['reason']))
             query['record'] = dict(query['record'], mantissa=query['record']['mantissa'] + 1)
             async with http.post(base + '/api/v1/fingerprints/verify', json=query, headers=auth) as r:
                 print('   the same reading altered by 0.01 kWh: %s' % (await r.json())['reason'])
 
-            prov = 'http://127.0.0.1:%d' % province.port
+            archive = 'http://127.0.0.1:%d' % centres['archive'].port
             for _ in range(100):
-                async with http.get(prov + '/api/v1/gateways/' + GATEWAY,
-                                    headers={'Authorization': 'Bearer ' + province_token}) as r:
+                async with http.get(archive + '/api/v1/gateways/' + GATEWAY,
+                                    headers={'Authorization': 'Bearer ' + tokens['archive']}) as r:
                     status = await r.json()
-                if status['ack'] == len(records) - 1:
+                if status['ack'] >= final:
                     break
                 await asyncio.sleep(0.1)
-            print('8. provincial centre received the signed frames by fan-out and verified them itself: '
+            print('7. national archive received the signed frames from the platform and verified them itself: '
                   'ack %d, %d readings' % (status['ack'], status['records']))
     finally:
-        for runner in reversed(runners):
+        source.cancel()
+        for runner in runners.values():
             await runner.cleanup()
     print('\nTry: .venv/bin/tanji server gateways list --db %s/platform.db' % workdir)
 
