@@ -23,7 +23,7 @@ from server_process import ServerProcess, free_port, tanji
 FACTOR = 3600.0                  # one simulated hour per real second
 HOURS = 72
 POINTS = 20                      # 20 points read every minute
-SCHEDULE_S = 300                 # the healthy centre uploads every 5 minutes
+SCHEDULE_S = 900                 # the healthy centre uploads every 15 minutes (0.25 s real)
 
 
 class FlappingLink:

@@ -348,6 +348,7 @@ def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS):
     except ValueError as e:
         raise FrameError('malformed', 'body is not one msgpack object (%s)' % (e,))
     _require(isinstance(doc, dict), 'body', 'body must be a msgpack map')
+    _require(all(isinstance(k, str) for k in doc), 'body', 'body keys must be strings')
     keys = sorted(doc.keys())
     _require(keys == list(BODY_KEYS), 'body', 'body keys must be exactly %s, found %s' % (', '.join(BODY_KEYS), ', '.join(str(k) for k in keys)))
     _check_gateway_id(doc['gw'])

@@ -196,3 +196,12 @@ def test_decoder_refuses_bad_skips():
     d = dict(doc)
     d['recs'] = [list(doc['recs'][0]) + [0, 2, 9]] + doc['recs'][1:]
     assert _code(frame.decode, _envelope(d)) == 'records'
+
+
+def test_decoder_refuses_non_string_body_keys():
+    doc = _body_doc(_frame(sample_records(3)))
+    body = mp.packb(doc)
+    # replace one key by a bin of the same text: a map with str and bin keys must not crash sorting
+    mixed = body.replace(b'\xa2cv', b'\xc4\x02cv', 1)
+    assert mixed != body
+    assert _code(frame.decode, mp.packb([1, mixed, KEY.sign(mixed)])) in ('body', 'malformed')

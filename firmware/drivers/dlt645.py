@@ -1,0 +1,256 @@
+"""DL/T 645-2007 and DL/T 645-1997 electricity meters, sans I/O (portable).
+
+Frame (DL/T 645-2007 §7.1; ../shared/reference/meters.md §1):
+    [FE x0-4] 68 A0..A5 68 C L DATA CS 16
+- address: 12 BCD digits, low byte first; AA x6 wildcard (read address), 99 x6 broadcast
+- C: D7 reply, D6 abnormal reply, D5 more frames follow, D4..D0 function
+- DATA: every byte +0x33 on the wire; items low byte first, packed BCD
+- CS: sum mod 256 from the first 68 to the last DATA byte
+
+Requests are built by build_*(); replies are found in a byte stream by Parser
+(skips wake-up preambles and line noise, rejects bad checksums) and turned into
+values by decode_read().  Values come back exactly, as (mantissa, exponent).
+"""
+
+PREAMBLE = b'\xfe\xfe\xfe\xfe'
+WILDCARD = 'AAAAAAAAAAAA'
+BROADCAST = '999999999999'
+
+V2007 = 2007
+V1997 = 1997
+
+# function codes (request; a normal reply has D7 set, an abnormal one D7 and D6)
+READ = {V2007: 0x11, V1997: 0x01}
+READ_FOLLOWUP = {V2007: 0x12, V1997: 0x02}
+READ_ADDRESS = 0x13          # 2007 only
+TIME_SYNC = 0x08
+
+ERROR_BITS = (
+    (0x01, 'other error'), (0x02, 'no such data item'), (0x04, 'password wrong or not authorised'),
+    (0x08, 'baud rate cannot be changed'), (0x10, 'too many year zones'), (0x20, 'too many daily slots'),
+    (0x40, 'too many tariffs'),
+)
+
+# data identifier -> (bytes, decimals, signed, unit); DL/T 645-2007 appendix A (meters.md §1.3)
+ITEMS_2007 = {
+    0x00000000: (4, 2, False, 'kWh'),     # combined active total energy
+    0x00010000: (4, 2, False, 'kWh'),     # forward active total energy
+    0x00020000: (4, 2, False, 'kWh'),     # reverse active total energy
+    0x00030000: (4, 2, False, 'kvarh'),
+    0x00040000: (4, 2, False, 'kvarh'),
+    0x02010100: (2, 1, False, 'V'),
+    0x02010200: (2, 1, False, 'V'),
+    0x02010300: (2, 1, False, 'V'),
+    0x02020100: (3, 3, True, 'A'),
+    0x02020200: (3, 3, True, 'A'),
+    0x02020300: (3, 3, True, 'A'),
+    0x02030000: (3, 4, True, 'kW'),
+    0x02030100: (3, 4, True, 'kW'),
+    0x02030200: (3, 4, True, 'kW'),
+    0x02030300: (3, 4, True, 'kW'),
+    0x02040000: (3, 4, True, 'kvar'),
+    0x02050000: (3, 4, False, 'kVA'),
+    0x02060000: (2, 3, True, ''),
+    0x02800002: (2, 2, False, 'Hz'),
+}
+for _tariff in range(1, 64):
+    ITEMS_2007[0x00010000 | (_tariff << 8)] = (4, 2, False, 'kWh')
+ITEMS_1997 = {
+    0x9010: (4, 2, False, 'kWh'),          # forward active total energy
+    0x9020: (4, 2, False, 'kWh'),          # reverse active total energy
+    0xB611: (2, 0, False, 'V'),
+    0xB612: (2, 0, False, 'V'),
+    0xB613: (2, 0, False, 'V'),
+}
+
+
+class MeterError(Exception):
+    """A reply that carries no usable value; `reason` says why in words."""
+
+    def __init__(self, reason, code=None):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+def checksum(data):
+    return sum(data) & 0xFF
+
+
+def encode_address(address):
+    """'000012345678' -> wire bytes, low byte first."""
+    if len(address) != 12:
+        raise ValueError('a DL/T 645 address has 12 digits')
+    if address.upper() == WILDCARD:
+        return b'\xaa' * 6
+    out = bytearray(6)
+    for i in range(6):
+        pair = address[10 - 2 * i:12 - 2 * i]
+        if not pair.isdigit():
+            raise ValueError('address %r must be digits' % address)
+        out[i] = (ord(pair[0]) - 48) << 4 | (ord(pair[1]) - 48)
+    return bytes(out)
+
+
+def decode_address(wire):
+    if wire == b'\xaa' * 6:
+        return WILDCARD
+    return ''.join('%02X' % b for b in reversed(wire))
+
+
+def _offset(data):
+    return bytes((b + 0x33) & 0xFF for b in data)
+
+
+def _unoffset(data):
+    return bytes((b - 0x33) & 0xFF for b in data)
+
+
+def _di_bytes(di, version):
+    n = 4 if version == V2007 else 2
+    return bytes((di >> (8 * i)) & 0xFF for i in range(n))
+
+
+def build(address, control, data=b'', preamble=PREAMBLE):
+    body = b'\x68' + encode_address(address) + b'\x68' + bytes((control, len(data))) + _offset(data)
+    return preamble + body + bytes((checksum(body), 0x16))
+
+
+def build_read(address, di, version=V2007):
+    return build(address, READ[version], _di_bytes(di, version))
+
+
+def build_read_followup(address, di, seq):
+    return build(address, READ_FOLLOWUP[V2007], _di_bytes(di, V2007) + bytes((seq,)))
+
+
+def build_read_address():
+    return build(WILDCARD, READ_ADDRESS)
+
+
+def _bcd(value):
+    return ((value // 10) << 4) | (value % 10)
+
+
+def build_time_sync(year, month, day, hour, minute, second):
+    """Broadcast time sync, on the wire ss mm hh DD MM YY (meters.md §1.4; no reply)."""
+    data = bytes(_bcd(v) for v in (second, minute, hour, day, month, year % 100))
+    return build(BROADCAST, TIME_SYNC, data)
+
+
+class Frame:
+    __slots__ = ('address', 'control', 'data')
+
+    def __init__(self, address, control, data):
+        self.address = address
+        self.control = control
+        self.data = data          # with the 0x33 offset removed
+
+    @property
+    def is_reply(self):
+        return bool(self.control & 0x80)
+
+    @property
+    def abnormal(self):
+        return bool(self.control & 0x40)
+
+    @property
+    def more_follows(self):
+        return bool(self.control & 0x20)
+
+    @property
+    def function(self):
+        return self.control & 0x1F
+
+    def __repr__(self):
+        return 'Frame(%s, %02X, %s)' % (self.address, self.control, self.data.hex())
+
+
+class Parser:
+    """Finds frames in received bytes.  feed(data) returns a list of Frame or MeterError
+    (for a frame that failed its checksum or end byte); noise between frames is skipped."""
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.skipped = 0
+
+    def feed(self, data):
+        self.buf += data
+        out = []
+        while True:
+            start = self.buf.find(b'\x68')
+            if start < 0:
+                self.skipped += len(self.buf)
+                self.buf = bytearray()
+                return out
+            if start:
+                self.skipped += start
+                self.buf = self.buf[start:]
+            if len(self.buf) < 10:
+                return out
+            if self.buf[7] != 0x68:
+                self.buf = self.buf[1:]           # a stray 68: resynchronise
+                self.skipped += 1
+                continue
+            length = self.buf[9]
+            end = 10 + length + 2
+            if len(self.buf) < end:
+                return out
+            frame = bytes(self.buf[:end])
+            if frame[-1] != 0x16 or checksum(frame[:-2]) != frame[-2]:
+                out.append(MeterError('garbled reply (checksum or end byte wrong)', 'checksum'))
+                self.buf = self.buf[1:]
+                continue
+            self.buf = self.buf[end:]
+            out.append(Frame(decode_address(frame[1:7]), frame[8], _unoffset(frame[10:10 + length])))
+
+
+def error_reasons(code):
+    reasons = [text for bit, text in ERROR_BITS if code & bit]
+    return reasons or ['error code %02X' % code]
+
+
+def bcd_value(raw, signed):
+    """Packed BCD, low byte first -> int; the top bit of the top byte is the sign when signed."""
+    raw = bytearray(raw)
+    negative = False
+    if signed and raw[-1] & 0x80:
+        negative = True
+        raw[-1] &= 0x7F
+    value = 0
+    for b in reversed(raw):
+        hi, lo = b >> 4, b & 0x0F
+        if hi > 9 or lo > 9:
+            raise MeterError('garbled reply (not BCD: %02X)' % b, 'bcd')
+        value = value * 100 + hi * 10 + lo
+    return -value if negative else value
+
+
+def decode_read(frame, address, di, version=V2007):
+    """(mantissa, exponent, unit) from the reply to build_read(address, di); MeterError otherwise."""
+    function = READ[version]
+    if not frame.is_reply or frame.function != function:
+        raise MeterError('unexpected frame (control %02X) in reply to a read' % frame.control, 'protocol')
+    if address != WILDCARD and frame.address != address:
+        raise MeterError('reply from meter %s, expected %s' % (frame.address, address), 'address')
+    if frame.abnormal:
+        code = frame.data[0] if frame.data else 0
+        raise MeterError('meter refused: %s' % ', '.join(error_reasons(code)), 'refused')
+    items = ITEMS_2007 if version == V2007 else ITEMS_1997
+    di_len = 4 if version == V2007 else 2
+    if frame.data[:di_len] != _di_bytes(di, version):
+        raise MeterError('reply is for another data item', 'protocol')
+    spec = items.get(di)
+    if spec is None:
+        raise MeterError('data item %X has no known format' % di, 'format')
+    size, decimals, signed, unit = spec
+    value = frame.data[di_len:]
+    if len(value) != size:
+        raise MeterError('reply carries %d value bytes, %X needs %d' % (len(value), di, size), 'format')
+    return bcd_value(value, signed), -decimals, unit
+
+
+def decode_address_reply(frame):
+    if not frame.is_reply or frame.function != READ_ADDRESS or frame.abnormal or len(frame.data) != 6:
+        raise MeterError('not a read-address reply', 'protocol')
+    return decode_address(frame.data)
