@@ -130,12 +130,14 @@ async def test_72_hours_unreachable_flapping_and_healthy_centres(tmp_path):
         source.cancel()
         gw.commit()
         final = gw.ring.durable_seq
+        window_end = clock.now()
         assert final >= HOURS * 60 * POINTS * 0.95
         assert gw.deliveries['dead'].cursor == -1 and gw.deliveries['dead'].backoff.failures > 0
         assert link.cuts >= 10
 
-        servers['dead'] = ServerProcess(tmp_path / 'dead', port=dead_port)
-        _enrol(servers['dead'], tmp_path / 'gw.pub')
+        # started off the event loop, which must keep running the gateway meanwhile
+        servers['dead'] = await asyncio.to_thread(ServerProcess, tmp_path / 'dead', port=dead_port)
+        await asyncio.to_thread(_enrol, servers['dead'], tmp_path / 'gw.pub')
         gw.send_now()
         deadline = time.monotonic() + 120
         while any(d.cursor < final for d in gw.deliveries.values()):
@@ -159,7 +161,9 @@ async def test_72_hours_unreachable_flapping_and_healthy_centres(tmp_path):
     schedule = Schedule(SCHEDULE_S)
     acks = gw.delivered_at['healthy']
     worst = 0.0
-    for t, durable in samples[:-2]:
+    for t, durable in samples:
+        if schedule.next_due(schedule.next_due(t)) > window_end:
+            continue                                         # its upload falls after the 72 hours
         when = next(at for cursor, at in acks if cursor >= durable)
         worst = max(worst, when - t)
         assert when < schedule.next_due(schedule.next_due(t)), (t, durable, when)
