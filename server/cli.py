@@ -6,7 +6,6 @@ config file, in one transaction with their audit entry (actor cli:USER)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import logging
@@ -36,17 +35,6 @@ def _actor() -> str:
         return 'cli:%s' % getpass.getuser()
     except Exception:
         return 'cli'
-
-
-def _tx(conn: Connection, fn, *args):
-    conn.begin()
-    try:
-        result = fn(conn, *args)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    return result
 
 
 def _now_ms() -> int:
@@ -94,8 +82,8 @@ def _read_key(text: str) -> str | bytes:
 
 def cmd_gateways_add(args: argparse.Namespace) -> int:
     conn = _connect(args)
-    g = _tx(conn, admin.enrol, _actor(), args.gateway, _read_key(args.key), args.enterprise, args.site,
-            args.first_seq, _now_ms())
+    g = conn.transaction(admin.enrol, _actor(), args.gateway, _read_key(args.key), args.enterprise, args.site,
+                         args.first_seq, _now_ms())
     print('enrolled %s (%s / %s), acknowledging from sequence %d' % (g.gateway, g.enterprise, g.site, g.ack + 1))
     return 0
 
@@ -118,14 +106,14 @@ def cmd_gateways_list(args: argparse.Namespace) -> int:
 
 def cmd_gateways_revoke(args: argparse.Namespace) -> int:
     conn = _connect(args)
-    _tx(conn, admin.revoke, _actor(), args.gateway, args.reason, _now_ms())
+    conn.transaction(admin.revoke, _actor(), args.gateway, args.reason, _now_ms())
     print('revoked %s' % args.gateway)
     return 0
 
 
 def cmd_tokens_add(args: argparse.Namespace) -> int:
     conn = _connect(args)
-    token = _tx(conn, admin.add_token, _actor(), args.name, args.role, _now_ms())
+    token = conn.transaction(admin.add_token, _actor(), args.name, args.role, _now_ms())
     print(token)
     print('token %s (%s) created; it is shown only now' % (args.name, args.role), file=sys.stderr)
     return 0
@@ -139,7 +127,7 @@ def cmd_tokens_list(args: argparse.Namespace) -> int:
 
 def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     conn = _connect(args)
-    _tx(conn, admin.revoke_token, _actor(), args.name, _now_ms())
+    conn.transaction(admin.revoke_token, _actor(), args.name, _now_ms())
     print('revoked token %s' % args.name)
     return 0
 

@@ -301,6 +301,17 @@ class Connection:
         except Exception:
             pass
 
+    def transaction(self, fn, *args):
+        """fn(self, *args) inside one transaction: committed on return, rolled back on any exception."""
+        self.begin()
+        try:
+            result = fn(self, *args)
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
+        return result
+
     def for_update(self) -> str:
         """Row-lock suffix for a SELECT inside a write transaction."""
         return ' FOR UPDATE' if self.engine == 'postgresql' else ''

@@ -21,15 +21,7 @@ class DatabaseThreads:
         return fn(self.pool.get(), *args)
 
     def _call_tx(self, fn: Callable[..., Any], args: tuple) -> Any:
-        conn = self.pool.get()
-        conn.begin()
-        try:
-            result = fn(conn, *args)
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-        return result
+        return self.pool.get().transaction(fn, *args)
 
     async def write(self, fn: Callable[..., Any], *args: Any) -> Any:
         """fn(conn, *args) in the writer thread; fn manages its own transaction."""

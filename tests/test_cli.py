@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run
+from conftest import run
 
 TANJI = [str(Path(sys.executable).parent / 'tanji')]
 

@@ -10,7 +10,6 @@ import random
 import sqlite3
 import time
 
-import pytest
 
 from firmware.clock import AcceleratedClock
 from firmware.config import parse

@@ -4,14 +4,12 @@ valid frame, and structural changes to its body that are then signed properly, s
 checks behind the signature are exercised too."""
 
 import sqlite3
-import time
 
 import msgpack
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from portable_helpers import UNITS
 from server_harness import new_gateways
 from server_process import ServerProcess, tanji
 

@@ -5,7 +5,6 @@ import threading
 import time
 
 import msgpack
-import pytest
 
 from portable_helpers import ENERGY, UNITS
 from shared.codec import frame, sm2

@@ -10,6 +10,7 @@ Frame (CJ/T 188-2004 §5; ../shared/reference/meters.md §2):
   is a per-meter setting when sending, and both are accepted when receiving.
 """
 
+from firmware.drivers import bcd
 from firmware.drivers.dlt645 import MeterError, bcd_value
 
 PREAMBLE = b'\xfe\xfe\xfe\xfe'
@@ -28,31 +29,13 @@ UNITS = {
 }
 
 
-def _address(address):
-    if len(address) != 14:
-        raise ValueError('a CJ/T 188 address has 14 digits')
-    if address.upper() == 'A' * 14:
-        return b'\xaa' * 7
-    out = bytearray(7)
-    for i in range(7):
-        pair = address[12 - 2 * i:14 - 2 * i]
-        if not pair.isdigit():
-            raise ValueError('address %r must be digits' % address)
-        out[i] = (ord(pair[0]) - 48) << 4 | (ord(pair[1]) - 48)
-    return bytes(out)
-
-
-def _address_text(wire):
-    return ''.join('%02X' % b for b in reversed(wire))
-
-
 def _di(di, swapped):
     hi, lo = di >> 8, di & 0xFF
     return bytes((lo, hi)) if swapped else bytes((hi, lo))
 
 
 def build(meter_type, address, control, data, preamble=PREAMBLE):
-    body = bytes((0x68, meter_type)) + _address(address) + bytes((control, len(data))) + data
+    body = bytes((0x68, meter_type)) + bcd.address(address, 7) + bytes((control, len(data))) + data
     return preamble + body + bytes((sum(body) & 0xFF, 0x16))
 
 
@@ -100,7 +83,7 @@ class Parser:
                 self.buf = self.buf[1:]
                 continue
             self.buf = self.buf[end:]
-            out.append(Frame(frame[1], _address_text(frame[2:9]), frame[9], frame[11:-2]))
+            out.append(Frame(frame[1], bcd.address_text(frame[2:9]), frame[9], frame[11:-2]))
 
 
 def _quantity(raw, unit_code):

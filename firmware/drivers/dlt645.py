@@ -12,6 +12,8 @@ Requests are built by build_*(); replies are found in a byte stream by Parser
 values by decode_read().  Values come back exactly, as (mantissa, exponent).
 """
 
+from firmware.drivers import bcd
+
 PREAMBLE = b'\xfe\xfe\xfe\xfe'
 WILDCARD = 'AAAAAAAAAAAA'
 BROADCAST = '999999999999'
@@ -78,24 +80,14 @@ def checksum(data):
 
 
 def encode_address(address):
-    """'000012345678' -> wire bytes, low byte first."""
-    if len(address) != 12:
-        raise ValueError('a DL/T 645 address has 12 digits')
-    if address.upper() == WILDCARD:
-        return b'\xaa' * 6
-    out = bytearray(6)
-    for i in range(6):
-        pair = address[10 - 2 * i:12 - 2 * i]
-        if not pair.isdigit():
-            raise ValueError('address %r must be digits' % address)
-        out[i] = (ord(pair[0]) - 48) << 4 | (ord(pair[1]) - 48)
-    return bytes(out)
+    """'000012345678' -> wire bytes, low byte first (AAAAAAAAAAAA: the wildcard)."""
+    return bcd.address(address, 6)
 
 
 def decode_address(wire):
     if wire == b'\xaa' * 6:
         return WILDCARD
-    return ''.join('%02X' % b for b in reversed(wire))
+    return bcd.address_text(wire)
 
 
 def _offset(data):
@@ -128,13 +120,9 @@ def build_read_address():
     return build(WILDCARD, READ_ADDRESS)
 
 
-def _bcd(value):
-    return ((value // 10) << 4) | (value % 10)
-
-
 def build_time_sync(year, month, day, hour, minute, second):
     """Broadcast time sync, on the wire ss mm hh DD MM YY (meters.md §1.4; no reply)."""
-    data = bytes(_bcd(v) for v in (second, minute, hour, day, month, year % 100))
+    data = bytes(bcd.byte(v) for v in (second, minute, hour, day, month, year % 100))
     return build(BROADCAST, TIME_SYNC, data)
 
 
@@ -211,19 +199,11 @@ def error_reasons(code):
 
 
 def bcd_value(raw, signed):
-    """Packed BCD, low byte first -> int; the top bit of the top byte is the sign when signed."""
-    raw = bytearray(raw)
-    negative = False
-    if signed and raw[-1] & 0x80:
-        negative = True
-        raw[-1] &= 0x7F
-    value = 0
-    for b in reversed(raw):
-        hi, lo = b >> 4, b & 0x0F
-        if hi > 9 or lo > 9:
-            raise MeterError('garbled reply (not BCD: %02X)' % b, 'bcd')
-        value = value * 100 + hi * 10 + lo
-    return -value if negative else value
+    """A BCD value of a reply; MeterError when the bytes are not BCD."""
+    try:
+        return bcd.value(raw, signed)
+    except bcd.BCDError as e:
+        raise MeterError('garbled reply (%s)' % e, 'bcd')
 
 
 def decode_read(frame, address, di, version=V2007):

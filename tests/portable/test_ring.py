@@ -203,7 +203,7 @@ def test_a_power_cut_during_thinning_leaves_a_consistent_ring():
     assert [s for s, _ in _read_all(log)] == list(range(300))
     log.close()
     # cut after the rename, before the second segment was removed: it is superseded
-    (a_slot, a_first), (b_slot, b_first) = infos[0], infos[1]
+    (a_slot, a_first), (b_slot, _) = infos[0], infos[1]
     c_first = infos[2][1]
     kept = [(s, p) for s, p in _read_all_closed(path, 5) if s < c_first and s % 10 == 0]
     segment.write_file('%s/%s' % (path, ring.SLOT_NAME % a_slot), 99, a_first, c_first - 1, kept)
