@@ -43,7 +43,7 @@ class Gateway:
         self.state = StateFile(os.path.join(cfg.data_dir, 'state'))
         saved = self.state.data
         self.counters: dict[str, int] = dict(saved.get('counters', {}))
-        self.ring = RingLog(os.path.join(cfg.data_dir), cfg.segment_size, cfg.segment_count, cfg.policy,
+        self.ring = RingLog(cfg.data_dir, cfg.segment_size, cfg.segment_count, cfg.policy,
                             thinning.rule(int(cfg.utc_offset_h * 3600)), self._on_loss)
         cursors = saved.get('cursors', {})
         self.deliveries: dict[str, delivery.Delivery] = {}
