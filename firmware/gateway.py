@@ -63,6 +63,7 @@ class Gateway:
         self._report = open(report_durable, 'a') if report_durable else None
         self._tasks: list[asyncio.Task] = []
         self.delivered_at: dict[str, list[tuple[int, float]]] = {name: [] for name in self.deliveries}
+        self.uploads: dict[str, list[tuple[str, float, int]]] = {name: [] for name in self.deliveries}
 
     # -- readings ------------------------------------------------------------------
 
@@ -150,7 +151,14 @@ class Gateway:
                            session: aiohttp.ClientSession) -> None:
         """One step of a centre's delivery: wait as told, or send one frame and apply the answer."""
         now = self.clock.now()
+        was_draining = d.draining
         action, arg = d.step(now, self.ring.durable_seq)
+        if d.draining != was_draining:
+            # upload history for status and tests: (start time, durable at start) / (end time, cursor at end)
+            self.uploads[name].append(('start' if d.draining else 'end', now,
+                                       self.ring.durable_seq if d.draining else d.cursor))
+            if len(self.uploads[name]) > 10_000:
+                del self.uploads[name][:5_000]
         if action == 'wait':
             event.clear()
             timeout = None if arg is None else self.clock.real_seconds(arg - now)

@@ -155,15 +155,34 @@ async def test_72_hours_unreachable_flapping_and_healthy_centres(tmp_path):
         assert (row['ack'], row['declared_lost'], row['conflicts']) == (final, 0, 0), name
         srv.stop()
 
-    # healthy centre: whatever was durable at time t went out with the first scheduled upload
-    # after t, never a later one (the sending time itself is stretched FACTOR times here)
-    schedule = Schedule(SCHEDULE_S)
+    # healthy centre: whatever was durable at time t was acknowledged by the end of the upload
+    # that served the first scheduled slot after t (the upload running at that slot, or the
+    # first one starting after it).  The clock stretches the gateway's own sending time
+    # 3,600-fold, so under load an upload may run on into the next slots; it keeps draining
+    # whatever becomes durable, which is what the rule allows.
+    uploads = gw.uploads['healthy']
     acks = gw.delivered_at['healthy']
+    schedule = Schedule(SCHEDULE_S)
+    spans = []                                        # (start, end) of each upload
+    for kind, at, _ in uploads:
+        if kind == 'start':
+            spans.append([at, None])
+        elif spans and spans[-1][1] is None:
+            spans[-1][1] = at
     worst = 0.0
+    checked = 0
     for t, durable in samples:
-        if schedule.next_due(schedule.next_due(t)) > window_end:
-            continue                                         # its upload falls after the 72 hours
+        slot = schedule.next_due(t)
+        if slot > window_end:
+            continue
+        span = next((sp for sp in spans if sp[0] <= slot and (sp[1] is None or sp[1] >= slot)), None) \
+            or next((sp for sp in spans if sp[0] >= slot), None)
+        assert span is not None and span[1] is not None, ('no upload served the slot at', slot)
         when = next(at for cursor, at in acks if cursor >= durable)
+        assert when <= span[1], ('reading', durable, 'durable at', t, 'acknowledged at', when,
+                                 'after the upload serving', slot, 'ended at', span[1])
         worst = max(worst, when - t)
-        assert when < schedule.next_due(schedule.next_due(t)), (t, durable, when)
-    print('healthy centre: worst delivery delay %.0f s (schedule every %d s)' % (worst, SCHEDULE_S))
+        checked += 1
+    assert checked >= len(samples) - 20          # all but the last slot's samples
+    print('healthy centre: %d uploads; worst delay from durable to acknowledged %.0f simulated s '
+          '(schedule every %d s)' % (len(spans), worst, SCHEDULE_S))
