@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml | sysdeps
 	$(PYTHON) tools/check_python.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[server,test]'
+	$(BIN)/python -m pip install --quiet -e '.[server,gateway,test]'
 	@touch $@
 
 setup: sysdeps $(STAMP)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import logging
 import signal
 import time
@@ -18,7 +20,7 @@ def _source(cfg):
     if kind is None:
         return None
     if kind != 'synthetic':
-        raise GatewayConfigError('source.kind %r: only "synthetic" is available until the meter drivers land' % kind)
+        raise GatewayConfigError('source.kind %r: only "synthetic"; meters are configured with [[bus]], [[meter]], [[point]] (docs/drivers.md)' % kind)
     from firmware.drivers.synthetic import SyntheticMeters
     opts = {k: v for k, v in cfg.source.items() if k != 'kind'}
     opts.setdefault('t0_ms', int(time.time() * 1000))
@@ -37,6 +39,10 @@ async def _run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise GatewayConfigError('cannot open %s: %s' % (e.filename, e.strerror))
     await gw.start()
+    if cfg.sources is not None and not cfg.sources.empty():
+        from firmware.sources import Acquisition
+        gw.sources = Acquisition(cfg.sources, gw, gw.clock, int(cfg.utc_offset_h * 3600))
+        await gw.sources.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -45,10 +51,41 @@ async def _run(args: argparse.Namespace) -> int:
     tasks = [asyncio.create_task(source.run(gw, gw.clock))] if source else []
     print('tanji gateway %s: log at %s, durable up to %d, %d centre(s)' % (
         cfg.id, cfg.data_dir, gw.ring.durable_seq, len(cfg.centres)), flush=True)
+    tasks.append(asyncio.create_task(_write_status(gw, os.path.join(cfg.data_dir, 'status.json'))))
     await stop.wait()
     for t in tasks:
         t.cancel()
+    if gw.sources is not None:
+        await gw.sources.stop()
     await gw.stop()
+    return 0
+
+
+async def _write_status(gw, path: str, every_s: float = 2.0) -> None:
+    """The gateway's status as JSON beside the log, for operators and rigs (atomic replace)."""
+    while True:
+        await asyncio.sleep(every_s)
+        tmp = path + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(gw.status(), f, indent=1, default=str)
+        os.replace(tmp, path)
+
+
+def cmd_enter(args: argparse.Namespace) -> int:
+    from firmware.drivers.manual import EntryError
+    from firmware.sources.manual import submit
+    cfg = load(args.config)
+    if cfg.sources is None or not cfg.sources.manual:
+        raise GatewayConfigError('manual entry is not enabled: add [manual] enabled = true to %s' % args.config)
+    doc = {'code': args.code, 'value': args.value, 'unit': args.unit, 'from': args.period_from,
+           'to': args.period_to, 'evidence': args.evidence, 'operator': args.operator}
+    try:
+        journal = submit(cfg.data_dir, doc, int(cfg.utc_offset_h * 3600))
+    except EntryError as e:
+        raise GatewayConfigError('entry refused: %s' % e)
+    print('entry %s queued: %s %s %s for %s .. %s (evidence: %s)' % (
+        journal['id'], journal['code'], journal['value'], journal['unit'], args.period_from, args.period_to,
+        journal['evidence']))
     return 0
 
 
@@ -64,3 +101,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument('--config', required=True, help='gateway TOML (docs/gateway.md)')
     run.add_argument('--report-durable', help='append each durable sequence number to this file (test rigs)')
     run.set_defaults(func=cmd_run)
+    enter = s.add_parser('enter', help='enter a value by hand (seed 001 §6.2), with unit, period and evidence')
+    enter.add_argument('--config', required=True, help='the gateway TOML ([manual] enabled = true)')
+    enter.add_argument('--code', required=True, help='12-digit data-item code')
+    enter.add_argument('--value', required=True, help='decimal value as written on the evidence')
+    enter.add_argument('--unit', required=True, help='unit of the value, e.g. t, MWh, 10^4 Nm3')
+    enter.add_argument('--from', dest='period_from', required=True, help='period start, YYYY-MM-DD[Thh:mm] local')
+    enter.add_argument('--to', dest='period_to', required=True, help='period end (a date means end of that day)')
+    enter.add_argument('--evidence', required=True, help='reference of the document (invoice no., ticket no.)')
+    enter.add_argument('--operator', required=True, help='who enters the value')
+    enter.set_defaults(func=cmd_enter)

@@ -19,7 +19,9 @@
     max_bytes = 262144
     rate_bytes_s = 0                     # bandwidth cap, 0 = none
 
-    [source]                             # readings: meter drivers (docs/gateway.md) or synthetic meters
+    # readings: [[bus]]/[[meter]]/[[point]], [[mqtt]], [[opcua]], [[hj212]], [manual]
+    # (docs/drivers.md), or synthetic meters:
+    [source]
     kind = "synthetic"
     points = 500
     rate_per_s = 8.34
@@ -66,6 +68,7 @@ class GatewayConfig:
     utc_offset_h: float = 8.0
     centres: list[CentreConfig] = field(default_factory=list)
     source: dict = field(default_factory=dict)
+    sources: object = None           # firmware.sources.config.Sources
 
     @property
     def segment_size(self) -> int:
@@ -93,15 +96,22 @@ def _number(doc: dict, key: str, where: str, default, minimum=0, integer=False):
 
 
 def parse(doc: dict) -> GatewayConfig:
-    unknown = set(doc) - {'gateway', 'centre', 'source'}
+    unknown = set(doc) - {'gateway', 'centre', 'source', 'bus', 'meter', 'point', 'mqtt', 'opcua', 'hj212', 'manual'}
     if unknown:
         raise GatewayConfigError('unknown section(s): %s' % ', '.join(sorted(unknown)))
     g = doc.get('gateway')
     if not isinstance(g, dict):
         raise GatewayConfigError('a [gateway] section is required')
-    known = {'id', 'key', 'data_dir', 'ring_mb', 'segment_mb', 'policy', 'commit_interval_ms', 'utc_offset_h'}
+    known = {'id', 'key', 'data_dir', 'ring_mb', 'segment_mb', 'policy', 'commit_interval_ms', 'utc_offset_h', 'board'}
     if set(g) - known:
         raise GatewayConfigError('unknown setting(s) gateway.%s' % ', gateway.'.join(sorted(set(g) - known)))
+    from firmware.sources import config as sources_config
+    if g.get('board') is not None and not g.get('data_dir'):
+        if not isinstance(g['board'], str):
+            raise GatewayConfigError('gateway.board must be a board profile name or path')
+        storage = sources_config.load_board(g['board']).get('storage')
+        if storage:
+            g = dict(g, data_dir=storage)
     for key in ('id', 'key', 'data_dir'):
         if not isinstance(g.get(key), str) or not g[key]:
             raise GatewayConfigError('gateway.%s is required' % key)
@@ -147,6 +157,9 @@ def parse(doc: dict) -> GatewayConfig:
     if not isinstance(source, dict):
         raise GatewayConfigError('[source] must be a table')
     cfg.source = source
+    cfg.sources = sources_config.parse(doc, cfg.id)
+    if cfg.source and not cfg.sources.empty():
+        raise GatewayConfigError('[source] (synthetic meters) and meter sources cannot be combined')
     return cfg
 
 

@@ -59,6 +59,8 @@ class Gateway:
             self.urls[c.name] = c.url
         self._update_floor()
         self._new_data = {name: asyncio.Event() for name in self.deliveries}
+        self._durable = asyncio.Event()
+        self.sources = None                     # firmware.sources.Acquisition, when meters are configured
         self._state_dirty = False
         self._report = open(report_durable, 'a') if report_durable else None
         self._tasks: list[asyncio.Task] = []
@@ -77,8 +79,29 @@ class Gateway:
             self._state_dirty = True
             return False
 
+    def add_reading(self, r) -> int | None:
+        """Log a reading (code, time ms, value, exponent, flags, unit); its sequence number, or
+        None when the ring refuses it."""
+        seq = self.ring.next_seq
+        return seq if self.add(*r) else None
+
+    @property
+    def next_seq(self) -> int:
+        return self.ring.next_seq
+
+    @property
+    def durable_seq(self) -> int:
+        return self.ring.durable_seq
+
+    async def wait_durable(self, seq: int) -> None:
+        """Return once reading `seq` is durable (at the next group commit)."""
+        while self.ring.durable_seq < seq:
+            await self._durable.wait()
+
     def commit(self) -> int:
         durable = self.ring.commit()
+        self._durable.set()
+        self._durable = asyncio.Event()
         if self._report is not None:
             self._report.write('%d\n' % durable)
             self._report.flush()
@@ -205,4 +228,4 @@ class Gateway:
         now = self.clock.now()
         return {'durable_seq': self.ring.durable_seq, 'oldest_seq': self.ring.oldest_seq(),
                 'counters': dict(self.counters), 'centres': [d.status(now) for d in self.deliveries.values()],
-                'time': time.time()}
+                'sources': self.sources.status() if self.sources else [], 'time': time.time()}

@@ -3,7 +3,8 @@
 # apt when running as root; otherwise says what to install.  Each entry is
 # "command:debian-package".
 set -eu
-NEEDED="openssl:openssl"
+# socat: pty pairs for serial peers; mosquitto: the MQTT broker of the driver tests
+NEEDED="openssl:openssl socat:socat"
 
 missing_pkgs=""
 for entry in $NEEDED; do
@@ -21,6 +22,10 @@ fi
 # The server tests start their own PostgreSQL from the local server binaries.
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     missing_pkgs="$missing_pkgs postgresql"
+fi
+# mosquitto lives in /usr/sbin, often not on a user's PATH
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+    missing_pkgs="$missing_pkgs mosquitto"
 fi
 # The SM2 fast path loads the system OpenSSL 3 libcrypto.
 if ! ls /usr/lib/*/libcrypto.so.3 /usr/lib/libcrypto.so.3 /lib/*/libcrypto.so.3 >/dev/null 2>&1; then

@@ -45,3 +45,18 @@ def value(raw, signed=False):
             raise BCDError('not BCD: %02X' % b)
         result = result * 100 + hi * 10 + lo
     return -result if negative else result
+
+
+def encode(n, size, signed=False):
+    """int -> packed BCD of `size` bytes, low byte first (the inverse of value(); simulators)."""
+    negative = n < 0
+    n = -n if negative else n
+    if n >= 100 ** size or (signed and n >= 100 ** size // 2):
+        raise ValueError('%d does not fit %d BCD bytes' % (n, size))
+    out = bytearray(size)
+    for i in range(size):
+        out[i] = byte(n % 100)
+        n //= 100
+    if negative:
+        out[-1] |= 0x80
+    return bytes(out)

@@ -10,6 +10,8 @@ turns the CP field into DataTime and per-pollutant fields; ack() builds the
 platform's answer when Flag asks for one (bit 0).
 """
 
+from shared import civil
+
 MAX_SEGMENT = 9999          # the length field has 4 digits (the standard caps at 1024; peers exceed it)
 CN_REALTIME = '2011'
 CN_MINUTE = '2051'
@@ -165,3 +167,58 @@ def ack(message, qn_rtn='1'):
     seg = 'QN=%s;ST=91;CN=%s;PW=%s;MN=%s;Flag=4;CP=&&&&' % (
         message.get('QN'), CN_DATA_ANSWER, message.get('PW', ''), message.get('MN'))
     return frame(seg)
+
+
+# -- readings ------------------------------------------------------------------------------
+
+DATA_CNS = (CN_REALTIME, CN_MINUTE, CN_HOUR, CN_DAY)
+# HJ 212 data flags that mean the value is not a valid measurement; S (manual input) is kept
+# as manual, N is normal
+_FLAG_BITS = {'N': 0, 'S': 0x0008, 'T': 0x0002, 'F': 0x0002, 'M': 0x0002, 'D': 0x0002, 'C': 0x0002,
+              'B': 0x0002, 'P': 0x0002}
+
+
+def data_time_ms(text, utc_offset_s):
+    """DataTime YYYYMMDDhhmmss (the station's local time) -> ms since 1970 UTC."""
+    if len(text) != 14 or not text.isdigit():
+        raise HJ212Error('DataTime %r is not YYYYMMDDhhmmss' % text, 'format')
+    y, mo, d, h, mi, s = (int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
+                          int(text[12:14]))
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 60):
+        raise HJ212Error('DataTime %r is not a valid time' % text, 'format')
+    return ((civil.days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) - utc_offset_s) * 1000
+
+
+def readings(message, mapping, utc_offset_s, decimal_parse):
+    """(readings, unmapped) from a data message (CN 2011/2051/2061/2031).
+
+    mapping: {(cn, pollutant, field): (code int, unit)}, e.g. ('2061', 'a21026', 'Avg').
+    A reading is (code, time ms, mantissa or None, exponent, flags, unit); fields not in
+    the mapping are listed in `unmapped` so the operator sees what the CEMS sends."""
+    cn = message.get('CN')
+    if cn not in DATA_CNS:
+        return [], []
+    data_time, values = parse_cp(message.cp)
+    if data_time is None:
+        raise HJ212Error('data message without DataTime', 'format')
+    ts = data_time_ms(data_time, utc_offset_s)
+    out = []
+    unmapped = []
+    for pollutant, fields in values.items():
+        status = fields.get('Flag', 'N')
+        for field, text in fields.items():
+            if field in ('Flag', 'EFlag', 'SampleTime'):
+                continue
+            target = mapping.get((cn, pollutant, field))
+            if target is None:
+                unmapped.append('%s-%s' % (pollutant, field))
+                continue
+            code, unit = target
+            flags = _FLAG_BITS.get(status, 0x0002)
+            try:
+                m, e = decimal_parse(text)
+            except ValueError:
+                out.append((code, ts, None, 0, 0x0001, unit))       # garbled value: missing, never guessed
+                continue
+            out.append((code, ts, m, e, flags, unit))
+    return out, unmapped

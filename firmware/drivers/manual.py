@@ -1,0 +1,91 @@
+"""Manual entry: a value typed by a person, with its unit, the period it covers and
+a reference to the evidence (invoice, weighbridge ticket, lab report).  Portable.
+
+seed 001 §6.2 allows manual entry for data no instrument measures; it is checked
+like any reading (code, unit, value) and always carries FLAG_MANUAL.  The reading
+is stamped at the end of its period; the period, evidence and operator go into
+the gateway's manual-entry journal beside the log (docs/drivers.md).
+"""
+
+from shared import civil
+from shared.codec import codes, decimals
+from shared.codec.frame import FLAG_MANUAL
+
+_MIN_MS = 946684800000          # 2000-01-01
+_MAX_MS = 4102444800000         # 2100-01-01
+
+
+class EntryError(ValueError):
+    pass
+
+
+def _time_ms(value, name, utc_offset_s, day_end=False):
+    """ms since 1970 from an int (ms) or 'YYYY-MM-DD' / 'YYYY-MM-DDThh:mm[:ss]' local time."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        ms = value
+    elif isinstance(value, str):
+        text = value.strip().replace(' ', 'T')
+        date, _, clock = text.partition('T')
+        parts = date.split('-')
+        try:
+            y, mo, d = (int(p) for p in parts)
+            hms = [int(p) for p in clock.split(':')] if clock else [0, 0]
+            while len(hms) < 3:
+                hms.append(0)
+            h, mi, s = hms
+        except ValueError:
+            raise EntryError('%s %r must be YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss]' % (name, value))
+        if len(parts) != 3 or not (1 <= mo <= 12 and 1 <= d <= 31 and 0 <= h < 24 and 0 <= mi < 60 and 0 <= s < 60):
+            raise EntryError('%s %r is not a valid date/time' % (name, value))
+        seconds = civil.days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - utc_offset_s
+        if day_end and not clock:
+            seconds += 86400            # a date as period end means the end of that day
+        ms = seconds * 1000
+    else:
+        raise EntryError('%s is required' % name)
+    if not _MIN_MS <= ms < _MAX_MS:
+        raise EntryError('%s lies outside 2000..2100' % name)
+    return ms
+
+
+def entry(doc, now_ms, utc_offset_s=8 * 3600, tables=None):
+    """(reading, journal record) from an entry {code, value, unit, from, to, evidence, operator};
+    EntryError naming the field otherwise."""
+    tables = tables or codes.tables()
+    if not isinstance(doc, dict):
+        raise EntryError('an entry is an object')
+    code = doc.get('code')
+    try:
+        code = tables.validate(code)
+    except (codes.CodeError, TypeError, AttributeError) as e:
+        raise EntryError('code: %s' % e)
+    unit = doc.get('unit')
+    if not isinstance(unit, str) or not unit:
+        raise EntryError('unit is required (the unit the value is in)')
+    try:
+        tables.check_unit(code, unit)
+    except codes.CodeError as e:
+        raise EntryError('unit: %s' % e)
+    value = doc.get('value')
+    if not isinstance(value, str):
+        raise EntryError('value must be given as decimal text, e.g. "1250.5"')
+    try:
+        m, e = decimals.parse(value)
+    except decimals.DecimalError as err:
+        raise EntryError('value: %s' % err)
+    start = _time_ms(doc.get('from'), 'from', utc_offset_s)
+    end = _time_ms(doc.get('to'), 'to', utc_offset_s, day_end=True)
+    if end <= start:
+        raise EntryError('the period must end after it starts')
+    if end > now_ms + 86400000:
+        raise EntryError('the period ends in the future')
+    evidence = doc.get('evidence')
+    if not isinstance(evidence, str) or not evidence.strip():
+        raise EntryError('evidence is required: a reference to the document the value comes from')
+    operator = doc.get('operator')
+    if not isinstance(operator, str) or not operator.strip():
+        raise EntryError('operator is required: who entered the value')
+    reading = (int(code), end, m, e, FLAG_MANUAL, unit)
+    journal = {'code': code, 'value': value, 'unit': unit, 'from_ms': start, 'to_ms': end,
+               'evidence': evidence.strip(), 'operator': operator.strip(), 'entered_ms': now_ms}
+    return reading, journal

@@ -1,0 +1,270 @@
+"""Modbus RTU and TCP, sans-IO and portable (CPython and MicroPython).
+
+The client side builds requests and parses replies fed to it byte by byte; the
+server side (used by the simulators in hardware/) parses requests and builds
+replies.  No transport, no timers: a bus scheduler (firmware/lib/polling.py)
+sends the bytes and decides what a silence means.
+
+Why our own codec rather than pymodbus/umodbus on the gateway: the same code must
+run on MicroPython, where neither package installs cleanly (PyPI `umodbus` is
+CPython-only; `micropython-modbus` encodes registers signed and crashes on values
+above 32767 — ../shared/reference/meters.md §5.2).  pymodbus is the independent
+peer the tests check this codec against.
+"""
+
+import struct
+
+READ_COILS = 0x01
+READ_DISCRETE_INPUTS = 0x02
+READ_HOLDING = 0x03
+READ_INPUT = 0x04
+WRITE_SINGLE = 0x06
+WRITE_MULTIPLE = 0x10
+
+MAX_READ_REGISTERS = 125
+
+EXCEPTIONS = {
+    1: 'illegal function',
+    2: 'illegal data address',
+    3: 'illegal data value',
+    4: 'server device failure',
+    5: 'acknowledge (request accepted, still processing)',
+    6: 'server device busy',
+    8: 'memory parity error',
+    10: 'gateway path unavailable',
+    11: 'gateway target device failed to respond',
+}
+
+
+class ModbusError(Exception):
+    """A reply that cannot be used; code is 'checksum', 'refused', 'address', 'protocol' or 'format'
+    (the same vocabulary as the DL/T 645 and CJ/T 188 MeterError)."""
+
+    def __init__(self, reason, code):
+        Exception.__init__(self, reason)
+        self.reason = reason
+        self.code = code
+
+
+def crc16(data):
+    """CRC-16/MODBUS (init FFFF, reflected polynomial A001), sent low byte first."""
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+# -- PDUs ---------------------------------------------------------------------------
+
+def pdu_read(function, address, count):
+    if function not in (READ_COILS, READ_DISCRETE_INPUTS, READ_HOLDING, READ_INPUT):
+        raise ValueError('function %d is not a read' % function)
+    limit = 2000 if function in (READ_COILS, READ_DISCRETE_INPUTS) else MAX_READ_REGISTERS
+    if not 0 <= address <= 0xFFFF or not 1 <= count <= limit or address + count > 0x10000:
+        raise ValueError('read of %d at %d is out of range' % (count, address))
+    return struct.pack('>BHH', function, address, count)
+
+
+def pdu_write(address, words):
+    if not 0 <= address <= 0xFFFF or not 1 <= len(words) <= 123:
+        raise ValueError('write of %d registers at %d is out of range' % (len(words), address))
+    if len(words) == 1:
+        return struct.pack('>BHH', WRITE_SINGLE, address, words[0])
+    return struct.pack('>BHHB', WRITE_MULTIPLE, address, len(words), 2 * len(words)) + \
+        b''.join(struct.pack('>H', w) for w in words)
+
+
+def rtu_adu(unit, pdu):
+    body = bytes((unit,)) + pdu
+    return body + struct.pack('<H', crc16(body))
+
+
+def tcp_adu(transaction, unit, pdu):
+    return struct.pack('>HHHB', transaction, 0, len(pdu) + 1, unit) + pdu
+
+
+def _reply_pdu_length(pdu_head):
+    """Length of a reply PDU from its first two bytes, or None if not yet known."""
+    function = pdu_head[0]
+    if function & 0x80:
+        return 2
+    if function in (READ_COILS, READ_DISCRETE_INPUTS, READ_HOLDING, READ_INPUT):
+        return 2 + pdu_head[1] if len(pdu_head) > 1 else None
+    if function in (WRITE_SINGLE, WRITE_MULTIPLE):
+        return 5
+    return -1
+
+
+def decode_reply_pdu(pdu, function, count):
+    """Registers (list of int) or bits (list of bool) of a read reply, [] for a write;
+    ModbusError for an exception reply or a malformed one."""
+    if pdu[0] == function | 0x80:
+        code = pdu[1]
+        raise ModbusError('device refused: %s (exception %d)' % (EXCEPTIONS.get(code, 'unknown'), code), 'refused')
+    if pdu[0] != function:
+        raise ModbusError('reply to function %d, expected %d' % (pdu[0], function), 'protocol')
+    if function in (WRITE_SINGLE, WRITE_MULTIPLE):
+        return []
+    data = pdu[2:]
+    if function in (READ_HOLDING, READ_INPUT):
+        if len(data) != 2 * count:
+            raise ModbusError('reply carries %d bytes, %d registers need %d' % (len(data), count, 2 * count),
+                              'format')
+        return list(struct.unpack('>%dH' % count, data))
+    if len(data) != (count + 7) // 8:
+        raise ModbusError('reply carries %d bytes for %d bits' % (len(data), count), 'format')
+    return [bool(data[i // 8] >> (i % 8) & 1) for i in range(count)]
+
+
+# -- client side ----------------------------------------------------------------------
+
+class RtuReply:
+    """Collects the RTU reply to one request: feed(bytes) returns None until the reply is
+    complete, then the decoded registers, or raises ModbusError."""
+
+    def __init__(self, unit, function, count):
+        self.unit = unit
+        self.function = function
+        self.count = count
+        self.buf = bytearray()
+
+    def feed(self, data):
+        self.buf += data
+        if len(self.buf) < 3:
+            return None
+        n = _reply_pdu_length(self.buf[1:3])
+        if n is None:
+            return None
+        if n < 0:
+            raise ModbusError('garbled reply (unknown function %d)' % self.buf[1], 'checksum')
+        if len(self.buf) < 1 + n + 2:
+            return None
+        adu = bytes(self.buf[:1 + n + 2])
+        if crc16(adu[:-2]) != adu[-2] | adu[-1] << 8:
+            raise ModbusError('garbled reply (CRC wrong)', 'checksum')
+        if adu[0] != self.unit:
+            raise ModbusError('reply from unit %d, expected %d' % (adu[0], self.unit), 'address')
+        return decode_reply_pdu(adu[1:-2], self.function, self.count)
+
+
+class TcpReply:
+    """The Modbus TCP counterpart of RtuReply; replies to other transactions are skipped."""
+
+    def __init__(self, transaction, unit, function, count):
+        self.transaction = transaction
+        self.unit = unit
+        self.function = function
+        self.count = count
+        self.buf = bytearray()
+
+    def feed(self, data):
+        self.buf += data
+        while len(self.buf) >= 7:
+            tid, proto, length, unit = struct.unpack('>HHHB', self.buf[:7])
+            if proto != 0 or not 2 <= length <= 254:
+                raise ModbusError('garbled reply (bad MBAP header)', 'checksum')
+            if len(self.buf) < 6 + length:
+                return None
+            pdu = bytes(self.buf[7:6 + length])
+            self.buf = self.buf[6 + length:]
+            if tid != self.transaction:
+                continue                       # a late reply to an earlier request
+            if unit != self.unit:
+                raise ModbusError('reply from unit %d, expected %d' % (unit, self.unit), 'address')
+            return decode_reply_pdu(pdu, self.function, self.count)
+        return None
+
+
+# -- server side (simulators) ------------------------------------------------------------
+
+class Request:
+    def __init__(self, unit, function, address, count, values, transaction=None):
+        self.unit = unit
+        self.function = function
+        self.address = address
+        self.count = count
+        self.values = values
+        self.transaction = transaction
+
+
+def _request_pdu_length(buf):
+    function = buf[0]
+    if function in (READ_COILS, READ_DISCRETE_INPUTS, READ_HOLDING, READ_INPUT, WRITE_SINGLE):
+        return 5
+    if function == WRITE_MULTIPLE:
+        return 6 + buf[5] if len(buf) > 5 else None
+    return 1
+
+
+def _parse_request_pdu(unit, pdu, transaction=None):
+    function = pdu[0]
+    if function == WRITE_SINGLE:
+        address, value = struct.unpack('>HH', pdu[1:5])
+        return Request(unit, function, address, 1, [value], transaction)
+    if function == WRITE_MULTIPLE:
+        address, count = struct.unpack('>HH', pdu[1:5])
+        values = list(struct.unpack('>%dH' % count, pdu[6:6 + 2 * count])) if len(pdu) == 6 + 2 * count else None
+        return Request(unit, function, address, count, values, transaction)
+    if len(pdu) == 5:
+        address, count = struct.unpack('>HH', pdu[1:5])
+        return Request(unit, function, address, count, None, transaction)
+    return Request(unit, function, 0, 0, None, transaction)
+
+
+class RtuRequests:
+    """Server side of an RTU line: feed(bytes) returns the complete requests with a good CRC.
+    Bytes that do not make a valid request are dropped one at a time (resynchronisation)."""
+
+    def __init__(self):
+        self.buf = bytearray()
+
+    def feed(self, data):
+        self.buf += data
+        out = []
+        while len(self.buf) >= 4:
+            n = _request_pdu_length(self.buf[1:])
+            if n is None:
+                break
+            if len(self.buf) < 1 + n + 2:
+                break
+            adu = bytes(self.buf[:1 + n + 2])
+            if crc16(adu[:-2]) != adu[-2] | adu[-1] << 8:
+                self.buf = self.buf[1:]
+                continue
+            self.buf = self.buf[1 + n + 2:]
+            out.append(_parse_request_pdu(adu[0], adu[1:-2]))
+        return out
+
+
+class TcpRequests:
+    def __init__(self):
+        self.buf = bytearray()
+
+    def feed(self, data):
+        self.buf += data
+        out = []
+        while len(self.buf) >= 7:
+            tid, proto, length, unit = struct.unpack('>HHHB', self.buf[:7])
+            if len(self.buf) < 6 + length:
+                break
+            pdu = bytes(self.buf[7:6 + length])
+            self.buf = self.buf[6 + length:]
+            if proto == 0 and pdu:
+                out.append(_parse_request_pdu(unit, pdu, tid))
+        return out
+
+
+def pdu_registers(function, words):
+    return struct.pack('>BB', function, 2 * len(words)) + b''.join(struct.pack('>H', w & 0xFFFF) for w in words)
+
+
+def pdu_exception(function, code):
+    return bytes((function | 0x80, code))
+
+
+def pdu_write_echo(request):
+    if request.function == WRITE_SINGLE:
+        return struct.pack('>BHH', WRITE_SINGLE, request.address, request.values[0])
+    return struct.pack('>BHH', WRITE_MULTIPLE, request.address, request.count)

@@ -1,0 +1,79 @@
+"""From a driver's value to a reading for the log: unit conversion, instrument range,
+register rollover and reset flags, missing readings.  Portable.
+
+A reading is (code, time ms, value, exponent, flags, unit) as Gateway.add takes it.
+Nothing here invents a value: a failed read becomes value None with FLAG_MISSING
+stamped at the time it was attempted (or the slot it should have been read in),
+never the last good value with a new time.
+"""
+
+from shared import units
+from shared.codec.frame import FLAG_INVALID, FLAG_MISSING
+from firmware.lib import cumulative
+
+
+def _below(value, exp, bound):
+    if isinstance(value, float):
+        return value < bound[0] * 10.0 ** bound[1]
+    e = min(exp, bound[1])
+    return value * 10 ** (exp - e) < bound[0] * 10 ** (bound[1] - e)
+
+
+def _above(value, exp, bound):
+    if isinstance(value, float):
+        return value > bound[0] * 10.0 ** bound[1]
+    e = min(exp, bound[1])
+    return value * 10 ** (exp - e) > bound[0] * 10 ** (bound[1] - e)
+
+
+class Intake:
+    """Turns driver results into readings and keeps per-point counters for status."""
+
+    def __init__(self, log_reason=None):
+        self.tracker = cumulative.Tracker()
+        self.counts = {}                       # point key -> [good, missing, invalid, flagged]
+        self.last_reason = {}
+        self.log_reason = log_reason
+
+    def _count(self, key, column):
+        c = self.counts.get(key)
+        if c is None:
+            c = self.counts[key] = [0, 0, 0, 0]
+        c[column] += 1
+
+    def missing(self, point, ts_ms, reason):
+        self._count(point.key, 1)
+        self.last_reason[point.key] = reason
+        if self.log_reason is not None:
+            self.log_reason(point, ts_ms, reason)
+        return (point.code, ts_ms, None, 0, FLAG_MISSING, point.unit)
+
+    def measured(self, point, value, exp, meter_unit, ts_ms, flags=0, reason=None):
+        if value is None:
+            return self.missing(point, ts_ms, reason or 'no value')
+        unit = point.meter_unit or meter_unit or point.unit
+        raw, raw_exp = value, exp               # register digits count in the meter's own unit
+        try:
+            value, exp = units.convert(value, exp, unit, point.unit)
+        except units.UnitError as e:
+            return self.missing(point, ts_ms, 'unit: meter reports %s, point is in %s (%s)' % (unit, point.unit, e))
+        if point.low is not None and _below(value, exp, point.low) or \
+                point.high is not None and _above(value, exp, point.high):
+            flags |= FLAG_INVALID
+            reason = reason or 'outside the instrument range'
+        if not flags & FLAG_INVALID and (point.register_digits or point.max_rate_per_s is not None):
+            rate = point.max_rate_per_s
+            if rate is not None:
+                rate = rate * 10.0 ** -units.shift(unit, point.unit)    # max_rate is given in the point's unit
+            flags |= self.tracker.check(point.key, raw, raw_exp, ts_ms, point.register_digits, rate)
+        if flags & FLAG_INVALID:
+            self._count(point.key, 2)
+        elif flags:
+            self._count(point.key, 3)
+        else:
+            self._count(point.key, 0)
+        if reason:
+            self.last_reason[point.key] = reason
+            if self.log_reason is not None:
+                self.log_reason(point, ts_ms, reason)
+        return (point.code, ts_ms, value, exp, flags, point.unit)

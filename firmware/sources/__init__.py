@@ -1,0 +1,63 @@
+"""The gateway's reading sources, started from the configuration (docs/drivers.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+log = logging.getLogger('tanji.sources')
+
+
+class Acquisition:
+    """Owns one task per bus, MQTT broker, OPC UA server, HJ 212 listener and the manual inbox."""
+
+    def __init__(self, sources, gateway, clock, utc_offset_s: int) -> None:
+        from firmware.lib.intake import Intake
+        from firmware.sources.bus import BusRunner
+        from firmware.sources.hj212 import Hj212Listener
+        from firmware.sources.manual import ManualInbox
+        from firmware.sources.mqtt import MqttSource
+        self.intake = Intake(log_reason=self._log_reason)
+        self.buses = [BusRunner(b, gateway, clock, self.intake) for b in sources.buses]
+        self.mqtt = [MqttSource(m, gateway, os.path.join(gateway.cfg.data_dir, 'mqtt-refused')) for m in sources.mqtt]
+        self.hj212 = [Hj212Listener(h, gateway, utc_offset_s) for h in sources.hj212]
+        self.opcua = []
+        if sources.opcua:
+            from firmware.sources.opcua import OpcuaSource
+            self.opcua = [OpcuaSource(o, gateway, clock, self.intake) for o in sources.opcua]
+        self.manual = ManualInbox(gateway.cfg.data_dir, gateway, utc_offset_s) if sources.manual else None
+        self._tasks: list[asyncio.Task] = []
+        self._reasons: dict[str, str] = {}
+
+    def _log_reason(self, point, ts_ms: int, reason: str) -> None:
+        # one line when a point's trouble starts or changes, not one per failed reading
+        if self._reasons.get(point.key) != reason:
+            self._reasons[point.key] = reason
+            log.warning('point %s: %s', point.key, reason)
+
+    async def start(self) -> None:
+        if self.manual is not None:
+            self.manual.recover()
+            self._tasks.append(asyncio.create_task(self.manual.run()))
+        for h in self.hj212:
+            await h.start()
+        runners = self.buses + self.mqtt + self.opcua
+        self._tasks += [asyncio.create_task(r.run()) for r in runners]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        for h in self.hj212:
+            await h.stop()
+
+    def status(self) -> list[dict]:
+        out = [r.status() for r in self.buses + self.mqtt + self.opcua + self.hj212]
+        if self.manual is not None:
+            out.append(self.manual.status())
+        return out

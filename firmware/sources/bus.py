@@ -1,0 +1,143 @@
+"""Runs one polled bus: one transaction at a time, the protocol's silence before each
+request, timeouts and retries, degraded meters, missing readings (CPython, asyncio).
+
+The schedule is firmware/lib/polling.py, the wire logic firmware/drivers/polled.py,
+the flags firmware/lib/intake.py; this module only moves bytes and time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from firmware.drivers.polled import ERRORS, FollowUp
+from firmware.lib import polling
+from firmware.lib.intake import Intake
+from firmware.ports import PortError, SerialPort, TcpPort
+
+log = logging.getLogger('tanji.bus')
+
+MAX_WAIT_S = 1.0
+
+
+class BusRunner:
+    def __init__(self, cfg, sink, clock, intake: Intake | None = None) -> None:
+        self.cfg = cfg
+        self.sink = sink
+        self.clock = clock
+        self.intake = intake or Intake()
+        if cfg.port is not None:
+            self.port = SerialPort(cfg.port, cfg.baud, cfg.parity, cfg.stopbits)
+        else:
+            self.port = TcpPort(cfg.host, cfg.tcp_port)
+        self.points = {name: {p.key: p for p in pts} for name, pts in cfg.points.items()}
+        self.scheduler = polling.BusScheduler(
+            {name: {p.key: p.period_s for p in pts} for name, pts in cfg.points.items()}, clock.now(),
+            cfg.degrade_after, cfg.probe_s, cfg.probe_max_s)
+        self.stats = {'transactions': 0, 'retries': 0, 'timeouts': 0, 'garbled': 0, 'refused': 0, 'port_errors': 0,
+                      'readings': 0, 'missing': 0}
+        self._last_activity = 0.0
+
+    def _now_ms(self) -> int:
+        return int(self.clock.now() * 1000)
+
+    def _emit(self, reading) -> None:
+        if reading[4] & 1:
+            self.stats['missing'] += 1
+        else:
+            self.stats['readings'] += 1
+        self.sink.add_reading(reading)
+
+    async def _gap(self) -> None:
+        loop = asyncio.get_running_loop()
+        wait = self._last_activity + self.cfg.gap_s - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def _transact(self, driver, tx):
+        """The decoded values of one transaction after retries, or (None, reason)."""
+        reason = 'no answer'
+        for attempt in range(self.cfg.retries + 1):
+            if attempt:
+                self.stats['retries'] += 1
+                tx = driver.transactions(tx.points)[0]       # fresh reply collector (and sequence number)
+            await self._gap()
+            self.stats['transactions'] += 1
+            try:
+                result = await self.port.exchange(tx.request, tx.reply, self.cfg.timeout_s)
+                while isinstance(result, FollowUp):
+                    self._last_activity = asyncio.get_running_loop().time()
+                    await self._gap()
+                    result = await self.port.exchange(result.request, tx.reply, self.cfg.timeout_s)
+                self._last_activity = asyncio.get_running_loop().time()
+                return tx.decode(result), None
+            except asyncio.TimeoutError:
+                self.stats['timeouts'] += 1
+                reason = 'no answer within %d ms' % (self.cfg.timeout_s * 1000)
+            except ERRORS as e:
+                self.stats['refused' if e.code == 'refused' else 'garbled'] += 1
+                reason = e.reason
+                if e.code == 'refused':
+                    self._last_activity = asyncio.get_running_loop().time()
+                    break                                   # the meter answered clearly: asking again won't help
+            except PortError as e:
+                self.stats['port_errors'] += 1
+                reason = str(e)
+                await asyncio.sleep(min(self.cfg.timeout_s, 1.0))
+            self._last_activity = asyncio.get_running_loop().time()
+        return None, reason
+
+    async def _visit(self, meter: str, keys: list[str]) -> bool:
+        driver = self.cfg.meters[meter]
+        points = [self.points[meter][k] for k in keys]
+        any_ok = False
+        silent = None
+        for tx in driver.transactions(points):
+            if silent is not None:
+                # the meter did not answer this visit: don't spend bus time on its other items
+                for p in tx.points:
+                    self._emit(self.intake.missing(p, self._now_ms(), silent))
+                continue
+            values, reason = await self._transact(driver, tx)
+            ts = self._now_ms()                              # stamped at read time
+            if values is None:
+                for p in tx.points:
+                    self._emit(self.intake.missing(p, ts, reason))
+                if reason.startswith('no answer') and not any_ok:
+                    silent = reason
+                continue
+            any_ok = True
+            for item in values:
+                point, value, exp, unit = item[:4]
+                flags, why = (item[4], item[5]) if len(item) > 4 else (0, None)
+                self._emit(self.intake.measured(point, value, exp, unit, ts, flags, why))
+        return any_ok
+
+    async def run(self) -> None:
+        try:
+            while True:
+                now = self.clock.now()
+                action = self.scheduler.next(now)
+                if action[0] == polling.WAIT:
+                    wait = MAX_WAIT_S if action[1] is None else min(MAX_WAIT_S, action[1] - now)
+                    await asyncio.sleep(max(0.0, self.clock.real_seconds(wait)))
+                    continue
+                meter = action[1]
+                if action[0] == polling.SKIP:
+                    for key, slot in action[2]:
+                        self._emit(self.intake.missing(self.points[meter][key], int(slot * 1000),
+                                                       'meter %s degraded after repeated failures: not polled'
+                                                       % meter))
+                    continue
+                ok = await self._visit(meter, action[2])
+                if not ok and self.scheduler.meters[meter].failures + 1 == self.cfg.degrade_after:
+                    log.warning('ALARM bus %s: meter %s failed %d times in a row; polling it less often',
+                                self.cfg.name, meter, self.cfg.degrade_after)
+                for key, slot in self.scheduler.done(meter, action[2], ok, self.clock.now()):
+                    self._emit(self.intake.missing(self.points[meter][key], int(slot * 1000),
+                                                   'bus %s too busy to read this slot' % self.cfg.name))
+        finally:
+            self.port.close()
+
+    def status(self) -> dict:
+        return {'bus': self.cfg.name, 'protocol': self.cfg.protocol, **self.stats,
+                'meters': self.scheduler.status()}
