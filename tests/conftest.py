@@ -53,3 +53,16 @@ async def harness(db_url):
     h = await server_harness.start(db_url)
     yield h
     await h.close()
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    """A real Debian mosquitto on a loopback port, started for the test."""
+    from hardware.mosquitto import Mosquitto, binary
+    from tests.server_process import free_port
+    if binary() is None:
+        pytest.skip('mosquitto is not installed (make sysdeps installs the Debian package)')
+    broker = Mosquitto(str(tmp_path / 'mosquitto'), free_port())
+    broker.start()
+    yield broker
+    broker.stop()

@@ -239,9 +239,9 @@ class ModbusDevice:
                 if isinstance(value, float):
                     raise ModbusError('a 4-20 mA point needs an integer register', 'format')
                 value, exp, flags, reason = it.loop.convert(value, exp)
-                out.append((p, value, exp, None, flags, reason))
+                out.append((p, value, exp, it.unit, flags, reason))
                 continue
-            out.append((p, value, exp, None))
+            out.append((p, value, exp, it.unit))
         return out
 
     def transactions(self, points):
