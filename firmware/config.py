@@ -157,7 +157,7 @@ def parse(doc: dict) -> GatewayConfig:
     if not isinstance(source, dict):
         raise GatewayConfigError('[source] must be a table')
     cfg.source = source
-    cfg.sources = sources_config.parse(doc, cfg.id)
+    cfg.sources = sources_config.parse(doc, cfg.id, utc_offset_s=int(cfg.utc_offset_h * 3600))
     if cfg.source and not cfg.sources.empty():
         raise GatewayConfigError('[source] (synthetic meters) and meter sources cannot be combined')
     return cfg

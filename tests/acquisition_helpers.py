@@ -64,10 +64,10 @@ class PtyPair:
 def bus(name: str, protocol: str, meters: dict, points: dict, port: str | None = None, host: str | None = None,
         tcp_port: int | None = None, timeout_s: float = 0.3, retries: int = 1, gap_s: float = 0.005,
         degrade_after: int = 3, probe_s: float = 1.0, probe_max_s: float = 2.0, parity: str = 'N',
-        baud: int = 2400) -> BusConfig:
+        baud: int = 2400, time_sync_s: float = 0.0) -> BusConfig:
     return BusConfig(name, protocol, port=port, host=host, tcp_port=tcp_port, baud=baud, parity=parity,
                      timeout_s=timeout_s, retries=retries, gap_s=gap_s, degrade_after=degrade_after, probe_s=probe_s,
-                     probe_max_s=probe_max_s, meters=meters, points=points)
+                     probe_max_s=probe_max_s, time_sync_s=time_sync_s, meters=meters, points=points)
 
 
 async def run_for(coro_factory, seconds: float) -> None:

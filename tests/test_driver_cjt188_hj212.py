@@ -18,8 +18,8 @@ from hardware.sim_cjt188 import Cjt188Line, SimCjt188Meter
 from hardware.sim_hj212 import SimCems
 from tests.acquisition_helpers import ListSink, bus, clock, run_for
 
-GAS = 80100116001            # cement, fuel combustion, natural gas, cumulative
-WATER = 80140306001          # wastewater treatment, wastewater, cumulative
+GAS = 80101601001            # cement, fuel combustion, natural gas, cumulative
+WATER = 81430601001          # wastewater treatment, wastewater, cumulative
 
 
 async def test_gas_and_water_meters_both_di_orders():

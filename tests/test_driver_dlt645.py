@@ -8,12 +8,13 @@ import time
 
 import pytest
 
-from firmware.drivers import dlt645
+from firmware.drivers import bcd, dlt645
 from firmware.drivers.polled import Dlt645Meter, Point
 from firmware.sources.bus import BusRunner
 from hardware.line import PtyLine
 from hardware.profiles import Profile
 from hardware.sim_dlt645 import Dlt645Bus, SimDlt645Meter
+from shared import civil
 from shared.codec.frame import FLAG_MISSING
 from tests.acquisition_helpers import ListSink, PtyPair, bus, clock, run_for
 
@@ -48,7 +49,14 @@ async def test_three_meters_on_one_bus_each_read_with_its_own_values():
     profiles = {a: Profile(rate=12.0 * (i + 1), start=1000 * (i + 1), t0=t0)
                 for i, a in enumerate(('000000000001', '000000000002', '000000000003'))}
     meters = [SimDlt645Meter(a, p) for a, p in profiles.items()]
-    sink, runner, line = await _bus_with(meters, {'m1': '000000000001', 'm2': '000000000002', 'm3': '000000000003'})
+    sink, runner, line = await _bus_with(meters, {'m1': '000000000001', 'm2': '000000000002', 'm3': '000000000003'},
+                                         time_sync_s=3600)
+    # the broadcast time sync reached every meter, ss-first on the wire, Beijing time
+    expected = civil.local_fields(int(t0 * 1000), 8 * 3600)
+    for m in meters:
+        yy, mo, dd, hh, mi, ss = (bcd.value(bytes((b,))) for b in m.last_time_sync)
+        assert (2000 + yy, mo, dd, hh) == expected[:4] and abs(mi * 60 + ss - expected[4] * 60 - expected[5]) <= 2
+    assert runner.stats['time_syncs'] == 1
     for i, (addr, prof) in enumerate(profiles.items()):
         energy = sink.of(CODE_E + i + 1)
         assert len(energy) >= 4, energy

@@ -140,7 +140,7 @@ async def test_simulated_power_meter_rtu_and_flow_meter_tcp():
         Point('pm/ai', F, 'kW', 0.5, RegisterItem(4, 'u16', function='input', scale='0.001', loop=['0', '500']),
               low=(0, 0), high=(400, 0))]}, port=rtu.device)
     tcp_cfg = bus('tcp', 'modbus-tcp', {'fm': ModbusDevice(3, tcp=True)}, {'fm': [
-        Point('fm/v', 80100116001, '10^4 Nm3', 0.5, RegisterItem(100, 'u32', word_order='little', scale='0.001',
+        Point('fm/v', 80101601001, '10^4 Nm3', 0.5, RegisterItem(100, 'u32', word_order='little', scale='0.001',
                                                                  unit='Nm3'))]},
         host='127.0.0.1', tcp_port=tcp.port)
     try:
@@ -157,7 +157,7 @@ async def test_simulated_power_meter_rtu_and_flow_meter_tcp():
     # 250 kW on a 0..500 kW loop is 12 mA; above the instrument's 400 kW high limit? no: valid
     assert all(r[2:5] == (250, 0, 0) for r in sink.of(F))
     # the flow meter's Nm3 register arrives in 10^4 Nm3, exact: same digits, exponent shifted by 4
-    volume = sink.of(80100116001)
+    volume = sink.of(80101601001)
     assert volume and all(r[3] == -7 and r[5] == '10^4 Nm3' for r in volume)
 
 

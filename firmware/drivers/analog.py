@@ -66,4 +66,6 @@ class Loop:
         while value and value % 10 == 0 and e < 0:
             value //= 10
             e += 1
+        if value == 0:
+            e = 0
         return value, e, flags, reason

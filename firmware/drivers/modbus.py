@@ -41,7 +41,7 @@ class ModbusError(Exception):
     (the same vocabulary as the DL/T 645 and CJ/T 188 MeterError)."""
 
     def __init__(self, reason, code):
-        Exception.__init__(self, reason)
+        super().__init__(reason)
         self.reason = reason
         self.code = code
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from firmware.drivers import dlt645
 from firmware.drivers.polled import ERRORS, FollowUp
+from shared import civil
 from firmware.lib import polling
 from firmware.lib.intake import Intake
 from firmware.ports import PortError, SerialPort, TcpPort
@@ -36,6 +38,7 @@ class BusRunner:
         self.stats = {'transactions': 0, 'retries': 0, 'timeouts': 0, 'garbled': 0, 'refused': 0, 'port_errors': 0,
                       'readings': 0, 'missing': 0}
         self._last_activity = 0.0
+        self._next_time_sync = clock.now() if cfg.time_sync_s and cfg.protocol == 'dlt645' else None
 
     def _now_ms(self) -> int:
         return int(self.clock.now() * 1000)
@@ -112,10 +115,24 @@ class BusRunner:
                 self._emit(self.intake.measured(point, value, exp, unit, ts, flags, why))
         return any_ok
 
+    async def _time_sync(self, now: float) -> None:
+        """DL/T 645-2007 broadcast time sync (control 08 to 99...99, no reply), seed 001 §11.3."""
+        self._next_time_sync = now + self.cfg.time_sync_s
+        y, mo, d, h, mi, s = civil.local_fields(int(now * 1000), self.cfg.utc_offset_s)
+        await self._gap()
+        try:
+            await self.port.exchange(dlt645.build_time_sync(y, mo, d, h, mi, s), None, 0, expect_reply=False)
+            self.stats['time_syncs'] = self.stats.get('time_syncs', 0) + 1
+        except (PortError, OSError) as e:      # a failed broadcast is retried at the next period
+            log.warning('bus %s: time sync failed: %s', self.cfg.name, e)
+        self._last_activity = asyncio.get_running_loop().time()
+
     async def run(self) -> None:
         try:
             while True:
                 now = self.clock.now()
+                if self._next_time_sync is not None and now >= self._next_time_sync:
+                    await self._time_sync(now)
                 action = self.scheduler.next(now)
                 if action[0] == polling.WAIT:
                     wait = MAX_WAIT_S if action[1] is None else min(MAX_WAIT_S, action[1] - now)

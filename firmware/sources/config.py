@@ -38,6 +38,8 @@ class BusConfig:
     degrade_after: int = 3
     probe_s: float = 60.0
     probe_max_s: float = 600.0
+    time_sync_s: float = 0.0                           # DL/T 645 broadcast time sync period, 0 = never
+    utc_offset_s: int = 8 * 3600
     meters: dict = field(default_factory=dict)         # name -> driver
     points: dict = field(default_factory=dict)         # meter name -> [polled.Point]
 
@@ -183,7 +185,7 @@ def load_board(ref: str, where='gateway.board') -> dict:
 
 def _bus(doc: dict, where: str, seen: set, board: dict | None) -> BusConfig:
     _check_keys(doc, {'name', 'protocol', 'port', 'host', 'tcp_port', 'baud', 'parity', 'stopbits', 'timeout_ms',
-                      'retries', 'gap_ms', 'degrade_after', 'probe_s', 'probe_max_s'}, where)
+                      'retries', 'gap_ms', 'degrade_after', 'probe_s', 'probe_max_s', 'time_sync_h'}, where)
     name = _name(doc, where, seen)
     protocol = doc.get('protocol')
     if protocol not in PROTOCOLS:
@@ -211,6 +213,9 @@ def _bus(doc: dict, where: str, seen: set, board: dict | None) -> BusConfig:
     bus.degrade_after = _num(doc, 'degrade_after', where, 3, 1, 1000, integer=True)
     bus.probe_s = _num(doc, 'probe_s', where, 60, 0.01)
     bus.probe_max_s = _num(doc, 'probe_max_s', where, 600, bus.probe_s)
+    if 'time_sync_h' in doc and protocol != 'dlt645':
+        _fail(where, 'time_sync_h: only DL/T 645-2007 buses have a broadcast time sync here')
+    bus.time_sync_s = _num(doc, 'time_sync_h', where, 24 if protocol == 'dlt645' else 0, 0, 8760) * 3600.0
     return bus
 
 
@@ -339,7 +344,7 @@ def _hj212(doc: dict, where: str, tables) -> Hj212Config:
     return Hj212Config(host, int(port), _text(doc, 'password', where, required=False), stations, mapping)
 
 
-def parse(doc: dict, gateway_id: str, tables=None) -> Sources:
+def parse(doc: dict, gateway_id: str, tables=None, utc_offset_s: int = 8 * 3600) -> Sources:
     tables = tables or codes.tables()
     out = Sources()
     gw = doc.get('gateway', {})
@@ -349,6 +354,7 @@ def parse(doc: dict, gateway_id: str, tables=None) -> Sources:
     buses = {}
     for i, b in enumerate(doc.get('bus', [])):
         bus = _bus(b, 'bus[%d]' % (i + 1), seen, out.board)
+        bus.utc_offset_s = utc_offset_s
         buses[bus.name] = bus
         out.buses.append(bus)
     meters_seen: set = set()

@@ -7,7 +7,8 @@ Prints one line per failure and a closing 'N passed, M failed'; exits 1 on failu
 import sys
 
 MODULES = ('test_sm3', 'test_sm2', 'test_umsgpack', 'test_codes', 'test_decimals', 'test_merkle',
-           'test_frame', 'test_vectors', 'test_segment', 'test_delivery', 'test_ring', 'test_uplink', 'test_dlt645', 'test_cjt188', 'test_hj212')
+           'test_frame', 'test_vectors', 'test_segment', 'test_delivery', 'test_ring', 'test_uplink', 'test_dlt645', 'test_cjt188', 'test_hj212',
+           'test_acquisition_core')
 
 
 def main():
