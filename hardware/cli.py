@@ -15,7 +15,10 @@ async def _up(args: argparse.Namespace) -> int:
     rig = Rig(load(args.rigfile), base_dir=args.dir)
     try:
         where = await rig.start()
-    except (KeyError, TypeError, ValueError, OSError) as e:
+    except RigError:
+        await rig.stop()
+        raise
+    except (KeyError, TypeError, ValueError, OSError, RuntimeError) as e:
         await rig.stop()
         raise RigError('%s: %s' % (args.rigfile, e))
     for name, place in where.items():
