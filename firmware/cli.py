@@ -11,8 +11,9 @@ import signal
 import time
 
 from firmware.config import GatewayConfigError, load
+from firmware.ports import PortError
 
-ERRORS = (GatewayConfigError,)
+ERRORS = (GatewayConfigError, PortError)
 
 
 def _source(cfg):
@@ -89,6 +90,12 @@ def cmd_enter(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_read_address(args: argparse.Namespace) -> int:
+    from firmware.sources.commission import read_dlt645_address
+    print(asyncio.run(read_dlt645_address(args.port, args.baud, args.parity, args.timeout)))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     return asyncio.run(_run(args))
@@ -111,3 +118,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     enter.add_argument('--evidence', required=True, help='reference of the document (invoice no., ticket no.)')
     enter.add_argument('--operator', required=True, help='who enters the value')
     enter.set_defaults(func=cmd_enter)
+    ra = s.add_parser('read-address', help='print the address of the one DL/T 645 meter on a serial line')
+    ra.add_argument('--port', required=True, help='serial device, e.g. /dev/ttymxc1')
+    ra.add_argument('--baud', type=int, default=2400)
+    ra.add_argument('--parity', choices=('N', 'E', 'O'), default='E')
+    ra.add_argument('--timeout', type=float, default=2.0, help='seconds to wait for the answer')
+    ra.set_defaults(func=cmd_read_address)

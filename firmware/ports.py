@@ -8,10 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 
-import serial
-
-PARITIES = {'N': serial.PARITY_NONE, 'E': serial.PARITY_EVEN, 'O': serial.PARITY_ODD}
-
 
 class PortError(Exception):
     """The port itself failed (device gone, connection refused); not the meter's fault."""
@@ -23,13 +19,14 @@ class SerialPort:
         self.baud = baud
         self.parity = parity
         self.stopbits = stopbits
-        self._serial: serial.Serial | None = None
+        self._serial = None                # serial.Serial once open
         self._data = bytearray()
         self._arrived: asyncio.Event | None = None
 
     def _open(self) -> None:
+        import serial                      # pyserial: only where a serial bus is configured
         try:
-            self._serial = serial.Serial(self.path, self.baud, bytesize=8, parity=PARITIES[self.parity],
+            self._serial = serial.Serial(self.path, self.baud, bytesize=8, parity=self.parity,
                                          stopbits=self.stopbits, timeout=0, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as e:
             raise PortError('cannot open %s: %s' % (self.path, e))

@@ -83,6 +83,20 @@ async def test_meter_absent_from_the_bus_gives_flagged_missing_readings_and_degr
     assert runner.stats['timeouts'] < len(missing)
 
 
+async def test_a_failing_meter_comes_back_by_itself():
+    t0 = time.time()
+    meter = SimDlt645Meter('000000000001', Profile(t0=t0, rate=360.0))
+    meter.faults.inject('no_answer', 4)            # silent for a while, then fine
+    sink, runner, _ = await _bus_with([meter], {'m1': '000000000001'}, period=0.25, seconds=3.5, timeout_s=0.05,
+                                      retries=0, degrade_after=2, probe_s=0.5, probe_max_s=0.5)
+    energy = sorted(sink.of(CODE_E + 1), key=lambda r: r[1])      # slots skipped while degraded come late
+    flags = [r[4] for r in energy]
+    first_good = flags.index(0)
+    assert all(f == FLAG_MISSING for f in flags[:first_good]) and first_good >= 2
+    assert all(f == 0 for f in flags[first_good:]) and len(flags) - first_good >= 4, str(flags)
+    assert not runner.scheduler.meters['m1'].degraded
+
+
 async def test_follow_up_frames_are_collected():
     t0 = time.time()
     meters = [SimDlt645Meter('000000000001', Profile(start=123456.78, t0=t0, rate=0), split=True)]
@@ -137,3 +151,22 @@ async def test_against_the_dlt645_package_meter(tmp_path):
     assert {(r[2], r[3]) for r in sink.of(80420114003)} == {(12345, -4)}
     # phase A power was never set: the package answers 0
     assert all(r[4] == 0 for r in sink.readings)
+
+
+async def test_read_address_of_the_single_meter_on_a_line():
+    from firmware.ports import PortError
+    from firmware.sources.commission import read_dlt645_address
+    line = PtyLine(Dlt645Bus([SimDlt645Meter('000012345678', Profile())]), time.time)
+    await line.start()
+    try:
+        assert await read_dlt645_address(line.device, parity='N') == '000012345678'
+    finally:
+        await line.stop()
+    two = PtyLine(Dlt645Bus([SimDlt645Meter('000000000001', Profile()), SimDlt645Meter('000000000002', Profile())]),
+                  time.time)
+    await two.start()
+    try:
+        with pytest.raises(PortError, match='no meter answered'):
+            await read_dlt645_address(two.device, parity='N', timeout_s=0.3)
+    finally:
+        await two.stop()

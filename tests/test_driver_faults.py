@@ -38,8 +38,8 @@ async def _run(meters, points, seconds, **kw):
 async def test_checksum_errors_and_timeouts_store_no_invalid_value_and_flag_every_gap():
     t0 = time.time()
     meters = [SimDlt645Meter('00000000000%d' % i, Profile(rate=360.0 * i, start=100.0 * i, t0=t0),
-                             faults=Faults(rates={'checksum': 0.05, 'no_answer': 0.05, 'garbled': 0.02, 'bcd': 0.02},
-                                           seed=i))
+                             faults=Faults(rates={'checksum': 0.05, 'no_answer': 0.05, 'garbled': 0.02, 'bcd': 0.02,
+                                                  'late': 0.02}, late_s=0.1, seed=i))
               for i in range(1, 5)]
     points = {'m%d' % i: [Point('m%d/e' % i, 80420101000 + i, 'kWh', PERIOD, ENERGY)] for i in range(1, 5)}
     seconds = 8.0
@@ -61,7 +61,8 @@ async def test_checksum_errors_and_timeouts_store_no_invalid_value_and_flag_ever
                 assert flags == FLAG_MISSING
                 continue
             assert flags == 0
-            # never a corrupted value: what the meter showed between the request and the stamp
+            # never a corrupted value: what the meter showed between the request and the stamp (a
+            # late answer to the first try, accepted by the retry, is at most timeout x tries old)
             assert m.profile.register(ts / 1000 - 0.4) <= value <= m.profile.register(ts / 1000 + 0.001), (ts, value)
     # retries recovered most faults: missing readings are the rare double failures
     total = len(sink.readings)
