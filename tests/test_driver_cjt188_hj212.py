@@ -85,7 +85,7 @@ async def test_cems_minute_and_real_time_data_acknowledged_with_crc_faults(unuse
     t0 = 1795000000.0
     sim_clock = _accelerated(t0, 120.0)
     flow = Profile(rate=180000.0, amplitude=20000.0, t0=t0)           # flue gas m3/h
-    mapping = {('2051', 'a00000', 'Cou'): (80100213001, 'm3/h'),
+    mapping = {('2051', 'a00000', 'Avg'): (80100213001, 'm3/h'),
                ('2011', 'a21026', 'Rtd'): (80100212001, '%')}
     cfg = Hj212Config('127.0.0.1', unused_tcp_port, '123456', ['88888880000001'], mapping)
     sink = ListSink()
@@ -108,8 +108,8 @@ async def test_cems_minute_and_real_time_data_acknowledged_with_crc_faults(unuse
     for code, ts, value, exp, flags, unit in minutes:
         t = ts / 1000
         assert t % 60 == 0 and flags == 0
-        assert value * 10.0 ** exp == round(flow.consumed(t - 60, t), 2)
+        assert value * 10.0 ** exp == round(flow.rate_at(t), 2)          # the minute's average flow
     realtime = sink.of(80100212001)
     assert realtime and all((r[2], r[3]) == (1150, -2) for r in realtime)
     assert listener.stats['refused'] >= 1 and intruder.unacknowledged     # unknown MN: no answer, nothing logged
-    assert 'a00000-Avg' in listener.unmapped
+    assert 'a00000-Cou' in listener.unmapped

@@ -23,17 +23,23 @@ GATEWAY = REPO / 'hardware' / 'rigs' / 'desk-gateway.toml'
 
 def _write_configs(tmp_path, url: str) -> tuple:
     rig_dir = tmp_path / 'rig'
-    tcp_port = free_port()
-    rig = RIG.read_text().replace('/tmp/tanji-rig', str(rig_dir)).replace('port = 15020', 'port = %d' % tcp_port)
-    (tmp_path / 'rig.toml').write_text(rig)
+    tcp_port, opcua_port, mqtt_port, hj212_port = free_port(), free_port(), free_port(), free_port()
+    ports = {'15020': tcp_port, '14840': opcua_port, '18830': mqtt_port, '19212': hj212_port}
+    rig = RIG.read_text().replace('/tmp/tanji-rig', str(rig_dir))
+    for old, new in ports.items():
+        rig = rig.replace(old, str(new))
+    (tmp_path / 'rig.toml').write_text(rig.replace('every_s = 10', 'every_s = 1').replace('realtime_s = 5',
+                                                                                        'realtime_s = 1'))
     board = (REPO / 'hardware' / 'boards' / 'desk.toml').read_text().replace('/tmp/tanji-rig', str(rig_dir))
     (tmp_path / 'board.toml').write_text(board.replace('/tmp/tanji-desk/data', str(tmp_path / 'data')))
     gw = GATEWAY.read_text()
     gw = gw.replace('key = "/tmp/tanji-desk/gateway.key"', 'key = "%s"' % (tmp_path / 'gw.key'))
     gw = gw.replace('board = "desk"', 'board = "%s"' % (tmp_path / 'board.toml'))
     gw = gw.replace('http://127.0.0.1:8080/api/v1/frames', url).replace('every_s = 60', 'every_s = 1')
-    gw = gw.replace('tcp_port = 15020', 'tcp_port = %d' % tcp_port)
-    gw = gw.replace('every = "minute"\n', '').replace('[[point]]\n', '[[point]]\nevery = 2\n')
+    for old, new in ports.items():
+        gw = gw.replace(old, str(new))
+    gw = gw.replace('every = "minute"\n', 'every = 2\n').replace('[[point]]\n', '[[point]]\nevery = 2\n')
+    gw = gw.replace('realtime_s = 5', 'realtime_s = 1')
     gw = gw.replace('[gateway]\n', '[gateway]\ncommit_interval_ms = 200\n')
     (tmp_path / 'gw.toml').write_text(gw)
     return tmp_path / 'rig.toml', tmp_path / 'gw.toml'
@@ -85,7 +91,8 @@ def test_desk_rig_to_server(tmp_path):
     for r in rows:
         by_code.setdefault(r[0], []).append(r)
     for code in ('080420101001', '080420114001', '080420101002', '080420101003', '080420101004', '080101601001',
-                 '080420101005', '080420114005', '080420114006', '080101601002'):
+                 '080420101005', '080420114005', '080420114006', '080101601002',
+                 '080100201001', '080100203001', '080420101010', '080100212001'):
         assert len(by_code.get(code, [])) >= 2, (code, sorted(by_code))
     kiln = [r for r in by_code['080420101001'] if r[2] is not None]
     assert all(b[2] >= a[2] for a, b in zip(kiln, kiln[1:])) and kiln[0][2] >= 12500000
@@ -97,6 +104,8 @@ def test_desk_rig_to_server(tmp_path):
     assert journal[-1]['evidence'] == 'weighbridge tickets 2026-10' and journal[-1]['operator'] == 'li.wei'
     buses = {s['bus']: s for s in status['sources'] if 'bus' in s}
     assert set(buses) == {'rs485-1', 'mbus-1', 'rs485-2', 'flow-tcp'}
+    kinds = {k for s in status['sources'] for k in ('mqtt', 'opcua', 'hj212', 'manual') if k in s}
+    assert kinds == {'mqtt', 'opcua', 'hj212', 'manual'}
     assert buses['rs485-1']['time_syncs'] == 1
     # the raw-mill meter's faults show as retries, never as wrong values
     assert buses['rs485-1']['transactions'] > buses['rs485-1']['readings'] // 2

@@ -11,6 +11,7 @@ import logging
 import math
 
 log = logging.getLogger('tanji.opcua')
+logging.getLogger('asyncua').setLevel(logging.WARNING)      # its INFO lines are per publish
 
 WATCHDOG_S = 5.0
 
