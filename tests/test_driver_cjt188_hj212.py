@@ -16,6 +16,7 @@ from hardware.line import PtyLine
 from hardware.profiles import Profile
 from hardware.sim_cjt188 import Cjt188Line, SimCjt188Meter
 from hardware.sim_hj212 import SimCems
+from shared.codec import decimals
 from tests.acquisition_helpers import ListSink, bus, clock, run_for
 
 GAS = 80101601001            # cement, fuel combustion, natural gas, cumulative
@@ -108,7 +109,7 @@ async def test_cems_minute_and_real_time_data_acknowledged_with_crc_faults(unuse
     for code, ts, value, exp, flags, unit in minutes:
         t = ts / 1000
         assert t % 60 == 0 and flags == 0
-        assert value * 10.0 ** exp == round(flow.rate_at(t), 2)          # the minute's average flow
+        assert (value, exp) == decimals.parse('%.2f' % flow.rate_at(t))   # the minute's average flow, exact
     realtime = sink.of(80100212001)
     assert realtime and all((r[2], r[3]) == (1150, -2) for r in realtime)
     assert listener.stats['refused'] >= 1 and intruder.unacknowledged     # unknown MN: no answer, nothing logged

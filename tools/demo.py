@@ -7,7 +7,9 @@ reading durably and delivers signed frames on its own to three data centres
 down for the first half hour and catches up when it comes back.  The platform
 forwards every signed frame to a national archive.  Then a forged frame is
 refused, an operator queries readings and proves one against the fingerprint
-registry.  Real meter drivers replace the synthetic meters when they land.
+registry.  Finally the desk rig (tools/demo_rig.py): simulated DL/T 645, CJ/T 188,
+Modbus, OPC UA, MQTT and HJ 212 meters on ptys and loopback TCP, read by a second
+gateway through the real drivers and delivered to the platform.
 """
 
 import asyncio
@@ -28,6 +30,7 @@ from server.app import make_app
 from server.config import Downstream, ServerConfig
 from server.db import Connection, DatabaseURL
 from shared.codec import codes, frame, sm2
+from tools import demo_rig
 
 GATEWAY = 'GW-DEMO-0001'
 FACTOR = 600.0
@@ -40,16 +43,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def enrol(db: str, key: sm2.PrivateKey) -> str:
+def enrol(db: str, key: sm2.PrivateKey, gateway: str = GATEWAY, token: bool = True) -> str | None:
     conn = Connection(DatabaseURL.parse(db))
     conn.migrate()
     now = int(time.time() * 1000)
     conn.begin()
-    admin.enrol(conn, 'cli:demo', GATEWAY, key.public_key.to_pem(), '闽东水泥 (demo)', '宁德工厂', 0, now)
-    token = admin.add_token(conn, 'cli:demo', 'demo-operator', 'operator', now)
+    admin.enrol(conn, 'cli:demo', gateway, key.public_key.to_pem(), '闽东水泥 (demo)', '宁德工厂', 0, now)
+    secret = admin.add_token(conn, 'cli:demo', 'demo-operator', 'operator', now) if token else None
     conn.commit()
     conn.close()
-    return token
+    return secret
 
 
 async def serve(config: ServerConfig) -> web.AppRunner:
@@ -148,6 +151,25 @@ async def main_async() -> None:
                 await asyncio.sleep(0.1)
             print('7. national archive received the signed frames from the platform and verified them itself: '
                   'ack %d, %d readings' % (status['ack'], status['records']))
+
+            desk_key = sm2.PrivateKey.generate()
+            (workdir / 'desk-gateway.key').write_text(desk_key.to_pem())
+            for centre in ('platform', 'archive'):
+                enrol(centres[centre].db, desk_key, demo_rig.GATEWAY, token=False)
+            desk = await demo_rig.run(workdir, base + '/api/v1/frames', workdir / 'desk-gateway.key', free_port, 8)
+            print('9. operator query at the platform, gateway %s:' % desk)
+            for code, label in (('080420101002', 'raw mill energy, DL/T 645 with faults'),
+                                ('080101601001', 'kiln natural gas, CJ/T 188'),
+                                ('080101601002', 'natural gas flow meter, Modbus TCP'),
+                                ('080100212001', 'stack CO2, HJ 212 CEMS'),
+                                ('080100201001', 'coal fed to the kiln, OPC UA'),
+                                ('080100202001', 'October coal, manual entry')):
+                async with http.get(base + '/api/v1/records', headers=auth,
+                                    params={'gateway': desk, 'code': code, 'limit': '2'}) as r:
+                    page = await r.json()
+                for rec in page['records']:
+                    print('   %s  %s  %-38s %16s %-8s %s' % (rec['time'], code, label, rec['value'], rec['unit'],
+                                                           ','.join(rec['flag_names'])))
     finally:
         source.cancel()
         for runner in runners.values():

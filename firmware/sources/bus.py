@@ -11,10 +11,10 @@ import logging
 
 from firmware.drivers import dlt645
 from firmware.drivers.polled import ERRORS, FollowUp
-from shared import civil
 from firmware.lib import polling
 from firmware.lib.intake import Intake
 from firmware.ports import PortError, SerialPort, TcpPort
+from shared import civil
 
 log = logging.getLogger('tanji.bus')
 
@@ -145,7 +145,17 @@ class BusRunner:
                                                        'meter %s degraded after repeated failures: not polled'
                                                        % meter))
                     continue
-                ok = await self._visit(meter, action[2])
+                try:
+                    ok = await self._visit(meter, action[2])
+                except (asyncio.CancelledError, KeyboardInterrupt):
+                    raise
+                except Exception:
+                    # a fault of ours must not silence the bus: the visit's slots become missing readings
+                    log.exception('ALARM bus %s: reading meter %s failed', self.cfg.name, meter)
+                    for key in action[2]:
+                        self._emit(self.intake.missing(self.points[meter][key], self._now_ms(),
+                                                       'internal error while reading (see the log)'))
+                    ok = False
                 if not ok and self.scheduler.meters[meter].failures + 1 == self.cfg.degrade_after:
                     log.warning('ALARM bus %s: meter %s failed %d times in a row; polling it less often',
                                 self.cfg.name, meter, self.cfg.degrade_after)

@@ -24,12 +24,16 @@ class Hj212Listener:
         self.stats = {'messages': 0, 'readings': 0, 'crc_errors': 0, 'refused': 0, 'acks': 0}
         self.unmapped: set[str] = set()
         self.server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._client, self.cfg.host, self.cfg.port)
         log.info('hj212 listening on %s:%d', self.cfg.host, self.cfg.port)
 
     async def stop(self) -> None:
+        for w in list(self._writers):          # stations see the connection close; their handlers end
+            w.close()
+        await asyncio.sleep(0)
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -44,6 +48,7 @@ class Hj212Listener:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info('peername')
         parser = hj212.Parser()
+        self._writers.add(writer)
         try:
             while True:
                 data = await reader.read(65536)
@@ -58,6 +63,7 @@ class Hj212Listener:
         except (ConnectionError, OSError):
             pass
         finally:
+            self._writers.discard(writer)
             writer.close()
 
     async def _message(self, message: hj212.Message, writer: asyncio.StreamWriter, peer) -> None:

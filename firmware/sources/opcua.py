@@ -12,6 +12,7 @@ import math
 
 log = logging.getLogger('tanji.opcua')
 logging.getLogger('asyncua').setLevel(logging.WARNING)      # its INFO lines are per publish
+logging.getLogger('asyncua.client.client').setLevel(logging.ERROR)   # 'session timeout revised' on every connect
 
 WATCHDOG_S = 5.0
 
