@@ -19,6 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
+from firmware.aio import cancel_and_wait
 from firmware.clock import RealClock
 from firmware.config import GatewayConfig
 from firmware.lib import delivery, outbox, reading, thinning
@@ -211,13 +212,7 @@ class Gateway:
         self._tasks += [asyncio.create_task(self._centre_loop(n), name='tanji-centre-%s' % n) for n in self.deliveries]
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._tasks)
         self.commit()
         self.save_state()
         self.ring.close()

@@ -120,15 +120,17 @@ def decode_reply_pdu(pdu, function, count):
 
 # -- client side ----------------------------------------------------------------------
 
-class RtuReply:
-    """Collects the RTU reply to one request: feed(bytes) returns None until the reply is
-    complete, then the decoded registers, or raises ModbusError."""
-
+class _Reply:
     def __init__(self, unit, function, count):
         self.unit = unit
         self.function = function
         self.count = count
         self.buf = bytearray()
+
+
+class RtuReply(_Reply):
+    """Collects the RTU reply to one request: feed(bytes) returns None until the reply is
+    complete, then the decoded registers, or raises ModbusError."""
 
     def feed(self, data):
         self.buf += data
@@ -149,15 +151,12 @@ class RtuReply:
         return decode_reply_pdu(adu[1:-2], self.function, self.count)
 
 
-class TcpReply:
+class TcpReply(_Reply):
     """The Modbus TCP counterpart of RtuReply; replies to other transactions are skipped."""
 
     def __init__(self, transaction, unit, function, count):
+        super().__init__(unit, function, count)
         self.transaction = transaction
-        self.unit = unit
-        self.function = function
-        self.count = count
-        self.buf = bytearray()
 
     def feed(self, data):
         self.buf += data

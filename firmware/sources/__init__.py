@@ -6,6 +6,8 @@ import asyncio
 import logging
 import os
 
+from firmware.aio import cancel_and_wait
+
 log = logging.getLogger('tanji.sources')
 
 
@@ -46,13 +48,7 @@ class Acquisition:
         self._tasks += [asyncio.create_task(r.run()) for r in runners]
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._tasks)
         for h in self.hj212:
             await h.stop()
 

@@ -7,16 +7,9 @@ import json
 from firmware.drivers import analog, hj212, manual, modbus, mqtt, polled, registers
 from firmware.lib import cumulative, polling
 from firmware.lib.intake import Intake
+from portable_helpers import raises
 from shared import civil, units
 from shared.codec.frame import FLAG_INVALID, FLAG_MANUAL, FLAG_MISSING, FLAG_RESET, FLAG_ROLLOVER, FLAG_SUSPECT
-
-
-def _raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc as e:
-        return e
-    raise AssertionError('%s not raised' % exc.__name__)
 
 
 # -- Modbus ---------------------------------------------------------------------------------
@@ -38,13 +31,13 @@ def test_modbus_rtu_reply_byte_by_byte_and_errors():
     assert r.feed(reply[-1:]) == [0x1234, 0xFFFF]
     bad = bytearray(reply)
     bad[3] ^= 1
-    assert _raises(modbus.ModbusError, modbus.RtuReply(1, 3, 2).feed, bytes(bad)).code == 'checksum'
+    assert raises(modbus.ModbusError, modbus.RtuReply(1, 3, 2).feed, bytes(bad)).code == 'checksum'
     exc = modbus.rtu_adu(1, modbus.pdu_exception(3, 2))
-    e = _raises(modbus.ModbusError, modbus.RtuReply(1, 3, 2).feed, exc)
+    e = raises(modbus.ModbusError, modbus.RtuReply(1, 3, 2).feed, exc)
     assert e.code == 'refused' and 'illegal data address' in e.reason
-    assert _raises(modbus.ModbusError, modbus.RtuReply(2, 3, 2).feed, reply).code == 'address'
+    assert raises(modbus.ModbusError, modbus.RtuReply(2, 3, 2).feed, reply).code == 'address'
     short = modbus.rtu_adu(1, modbus.pdu_registers(3, [1]))
-    assert _raises(modbus.ModbusError, modbus.RtuReply(1, 3, 2).feed, short).code == 'format'
+    assert raises(modbus.ModbusError, modbus.RtuReply(1, 3, 2).feed, short).code == 'format'
 
 
 def test_modbus_tcp_reply_skips_a_late_answer_to_an_earlier_request():
@@ -73,7 +66,7 @@ def test_register_types_and_orders():
     # word order little: the low word first (a common power-meter layout)
     assert registers.raw_value([0x5678, 0x1234], 'u32', 'little') == 0x12345678
     assert registers.raw_value([0x3412, 0x7856], 'u32', 'big', 'little') == 0x12345678
-    _raises(registers.RegisterError, registers.width, 'u24')
+    raises(registers.RegisterError, registers.width, 'u24')
 
 
 def test_scaling_is_exact():
@@ -95,7 +88,7 @@ def test_analog_loop_namur_states():
     assert loop.convert(22, 0)[0] is None
     value, exp, _, _ = analog.Loop('-50', '150').convert(5, 0)    # 1/16 of the span above low
     assert (value, exp) == (-375, -1)
-    _raises(analog.AnalogError, analog.Loop, '5', '5')
+    raises(analog.AnalogError, analog.Loop, '5', '5')
 
 
 # -- scheduling, flags, intake ------------------------------------------------------------------
@@ -163,8 +156,8 @@ def test_units():
     assert units.convert(1234567, -2, 'kWh', 'MWh') == (1234567, -5)
     assert units.convert(5, 0, '10^4 Nm3', 'Nm3') == (5, 4)
     assert units.convert(2.5, 0, 't', 'kg') == (2500.0, 0)
-    _raises(units.UnitError, units.convert, 1, 0, 'm3', 'Nm3')
-    _raises(units.UnitError, units.convert, 1, 0, 'kWh', 'GJ')
+    raises(units.UnitError, units.convert, 1, 0, 'm3', 'Nm3')
+    raises(units.UnitError, units.convert, 1, 0, 'kWh', 'GJ')
 
 
 def test_civil_round_trip():
@@ -201,9 +194,9 @@ def test_mqtt_payloads():
                        ({'code': '080420101001', 'v': '1', 'unit': 'kWh'}, '"t"'),
                        ({'code': '080420101001', 't': 1795000000000, 'v': 'NaN', 'unit': 'kWh'}, 'decimal'),
                        ({'code': '999999999999', 't': 1795000000000, 'v': '1', 'unit': 'kWh'}, '999999999999')):
-        e = _raises(mqtt.PayloadError, mqtt.readings, json.dumps(bad).encode())
+        e = raises(mqtt.PayloadError, mqtt.readings, json.dumps(bad).encode())
         assert words in str(e), (words, str(e))
-    _raises(mqtt.PayloadError, mqtt.readings, b'\xc1')
+    raises(mqtt.PayloadError, mqtt.readings, b'\xc1')
 
 
 # -- manual entry, HJ 212 -------------------------------------------------------------------------
@@ -222,7 +215,7 @@ def test_manual_entry():
                           ({'from': '2026-13-01'}, 'valid'), ({'code': '08'}, 'code')):
         d = dict(doc)
         d.update(change)
-        assert words in str(_raises(manual.EntryError, manual.entry, d, now)), change
+        assert words in str(raises(manual.EntryError, manual.entry, d, now)), change
 
 
 def test_hj212_readings_from_a_minute_message():
