@@ -7,7 +7,7 @@ import sys
 from shared.codec import cli as codec_cli
 
 
-AREAS = ['server.cli', 'firmware.cli', 'hardware.cli']  # optional areas: registered when their dependencies are installed
+AREAS = ['server.cli', 'firmware.cli', 'hardware.cli', 'shared.accounting.cli']  # optional areas: registered when their dependencies are installed
 ERRORS: tuple = codec_cli.ERRORS
 
 

@@ -15,6 +15,14 @@ FAMILIES = {
     'reactive power': {'var': 0, 'kvar': 3, 'Mvar': 6},
     'volume flow': {'L/h': -3, 'm3/h': 0},
     'heat rate': {'kW': 3, 'MW': 6},
+    # accounting quantities (shared/accounting)
+    'CO2 mass': {'kgCO2': -3, 'tCO2': 0, 'ktCO2': 3, '10^4 tCO2': 4},
+    'CO2e mass': {'kgCO2e': -3, 'tCO2e': 0, 'ktCO2e': 3, '10^4 tCO2e': 4},
+    'carbon mass': {'kgC': -3, 'tC': 0},
+    'coal equivalent': {'kgce': -3, 'tce': 0, '10^4 tce': 4},
+    'ratio': {'fraction': 0, '%': -2},
+    'area': {'m2': 0, '10^4 m2': 4, 'km2': 6},
+    'money': {'CNY': 0, '10^4 CNY': 4, '10^8 CNY': 8},
 }
 _FAMILY_OF = {}
 for _family, _units in FAMILIES.items():

@@ -9,22 +9,8 @@ Portable; used by the acquisition loop to flag readings and by processing to
 compute increments.
 """
 
-from shared.codec.frame import FLAG_RESET, FLAG_ROLLOVER, FLAG_SUSPECT
-
-
-def increment(prev, new, modulus, max_increment=None):
-    """(increment or None, flags) between two readings of one register, both as
-    integer mantissas at the same exponent; modulus is 10^digits at that exponent.
-    None means no consumption can be derived (reset/replacement)."""
-    if new >= prev:
-        if max_increment is not None and new - prev > max_increment:
-            return None, FLAG_SUSPECT          # more than the meter can deliver: a jump, not consumption
-        return new - prev, 0
-    wrapped = new + modulus - prev
-    if modulus and (max_increment is None and wrapped < modulus // 10 or
-                    max_increment is not None and wrapped <= max_increment):
-        return wrapped, FLAG_ROLLOVER
-    return None, FLAG_RESET
+from shared.accounting.processing import increment
+from shared.codec.frame import FLAG_RESET
 
 
 class Tracker:
