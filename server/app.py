@@ -174,6 +174,8 @@ def make_app(config: ServerConfig) -> web.Application:
     app.router.add_get('/api/v1/health', health)
     app.router.add_get('/api/v1/openapi.json', openapi.serve)
     api.add_routes(app.router)
+    from server import accounting
+    accounting.add_routes(app.router)
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     return app

@@ -111,6 +111,19 @@ SQLITE_MIGRATIONS: list[list[str]] = [
             gw INTEGER NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL,
             PRIMARY KEY (gw, first)
         ) WITHOUT ROWID""",
+    ],    [
+        # accounting (docs/accounting.md): scenarios bound to meters, user and measured factor records
+        """CREATE TABLE accounting_scenarios (
+            name TEXT PRIMARY KEY, doc TEXT NOT NULL, version INTEGER NOT NULL, updated_at INTEGER NOT NULL
+        )""",
+        """CREATE TABLE accounting_factors (
+            id TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL, added_at INTEGER NOT NULL,
+            PRIMARY KEY (id, version)
+        )""",
+        """CREATE TABLE accounting_results (
+            scenario TEXT NOT NULL, period TEXT NOT NULL, doc TEXT NOT NULL, computed_at INTEGER NOT NULL,
+            PRIMARY KEY (scenario, period)
+        )""",
     ],
 ]
 
@@ -202,6 +215,18 @@ POSTGRES_MIGRATIONS: list[list[str]] = [
         """CREATE TABLE lost_ranges (
             gw BIGINT NOT NULL, first BIGINT NOT NULL, last BIGINT NOT NULL,
             PRIMARY KEY (gw, first)
+        )""",
+    ],    [
+        """CREATE TABLE accounting_scenarios (
+            name TEXT PRIMARY KEY, doc TEXT NOT NULL, version BIGINT NOT NULL, updated_at BIGINT NOT NULL
+        )""",
+        """CREATE TABLE accounting_factors (
+            id TEXT NOT NULL, version BIGINT NOT NULL, doc TEXT NOT NULL, added_at BIGINT NOT NULL,
+            PRIMARY KEY (id, version)
+        )""",
+        """CREATE TABLE accounting_results (
+            scenario TEXT NOT NULL, period TEXT NOT NULL, doc TEXT NOT NULL, computed_at BIGINT NOT NULL,
+            PRIMARY KEY (scenario, period)
         )""",
     ],
 ]

@@ -126,6 +126,35 @@ def document() -> dict:
             '/api/v1/audit': {'get': _op('Audit log of administrative actions, newest first', 'admin',
                                          ok('audit', {'type': 'object'}),
                                          parameters=[_param('limit', 'query', '1..10000')])},
+            '/api/v1/accounting/libraries': {'get': _op('Versions of the factor and method libraries', 'operator',
+                                                        ok('versions', {'type': 'object'}))},
+            '/api/v1/accounting/libraries/factors': {'get': _op(
+                'The factor library (defaults and the records added here) for gateways to download', 'operator',
+                ok('library', {'type': 'object'}))},
+            '/api/v1/accounting/libraries/methods': {'get': _op('The method library', 'operator',
+                                                                ok('library', {'type': 'object'}))},
+            '/api/v1/accounting/factors': {'post': _op(
+                'Add a factor record (user or measured value, or a new version of a record)', 'admin',
+                {'201': dict(description='added', **_json({'type': 'object'}))})},
+            '/api/v1/accounting/scenarios': {'get': _op('Stored scenarios', 'operator', ok('list', {'type': 'object'}))},
+            '/api/v1/accounting/scenarios/{name}': {'put': _op(
+                'Store a scenario (docs/accounting.md); sources may be bound to a gateway and code', 'admin',
+                {'200': dict(description='replaced', **_json({'type': 'object'})),
+                 '201': dict(description='stored', **_json({'type': 'object'}))},
+                parameters=[_param('name', 'path', 'scenario name')])},
+            '/api/v1/accounting/results': {'get': _op(
+                'Results of a stored scenario for a period from the stored readings; factor versions are kept '
+                'from the previous computation of that period unless recalculate=1', 'operator',
+                dict(ok('result', {'type': 'object'}), **{'422': dict(description='scenario cannot be evaluated',
+                                                                       **_json(ERROR))}),
+                parameters=[_param('scenario', 'query', 'scenario name', True),
+                            _param('period', 'query', 'YYYY, YYYY-Qn, YYYY-MM or YYYY-MM-DD (local time)', True),
+                            _param('node', 'query', 'a boundary node name'), _param('scope', 'query', '1 or 2'),
+                            _param('recalculate', 'query', '1: use the current factor versions')])},
+            '/api/v1/accounting/evaluate': {'post': _op(
+                'Evaluate a scenario JSON; with "period", meter-bound sources take their stored readings',
+                'operator', dict(ok('result', {'type': 'object'}),
+                                 **{'422': dict(description='scenario cannot be evaluated', **_json(ERROR))}))},
         },
     }
 

@@ -1,0 +1,114 @@
+"""Accounting at the server: libraries published for gateways, scenarios bound to
+meters, results by period, boundary node and scope from stored signed readings,
+factor versions kept unless recalculation is asked for (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from portable_helpers import ENERGY, UNITS
+from shared import civil
+from shared.accounting.exact import Q
+from shared.codec import frame
+
+DAY0 = (civil.days_from_civil(2026, 11, 1) * 86400 - 8 * 3600) * 1000     # 2026-11-01 00:00 Beijing
+# no grid factor is published for 2026 reporting yet: the operator records a provisional one
+GRID_2026 = {'id': 'grid/national/ets/2026', 'kind': 'grid', 'subject': 'national', 'series': 'ets',
+             'value': '0.5703', 'unit': 'tCO2/MWh', 'applies': [2026, 2026], 'origin': 'user',
+             'source': 'provisional: the 2023-2025 value until the MEE notice for 2026'}
+
+
+def _hourly_register(gw, hours: int) -> bytes:
+    """An energy register read every hour from 2026-11-01 00:00: 50 kWh an hour, one reading
+    missing (flagged), so a day's increment is exactly 50 kWh per hour step."""
+    records = []
+    for i in range(hours):
+        if i == 30:
+            records.append(frame.Record(i, ENERGY, DAY0 + i * 3600000, None, 0, frame.FLAG_MISSING))
+        else:
+            records.append(frame.Record(i, ENERGY, DAY0 + i * 3600000, 100_000_000 + 5000 * i, -2, 0))
+    return frame.encode(gw.id, records, UNITS, gw.key.sign)
+
+
+SCENARIO = {
+    'name': 'plant', 'gwp': 'AR5',
+    'boundary': {'name': 'Enterprise', 'children': [{'name': 'Line 1', 'sources': ['feeder']},
+                                                    {'name': 'Boilers', 'sources': ['gas']}]},
+    'sources': [
+        {'id': 'feeder', 'method': 'purchased_electricity', 'industry': '08',
+         'meter': {'gateway': 'gw-a', 'code': ENERGY, 'register_digits': 6}},
+        {'id': 'gas', 'method': 'fuel_combustion', 'industry': '08', 'fuel': 'natural_gas',
+         'activity': {'value': '1', 'unit': '10^4 Nm3'}}],
+}
+
+
+async def _put(harness, name, doc, role='admin'):
+    headers = {'Authorization': 'Bearer ' + harness.tokens[role]}
+    async with harness.session.put(harness.url + '/api/v1/accounting/scenarios/' + name, json=doc,
+                                   headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def test_results_by_period_node_and_scope_from_stored_readings(harness):
+    status, doc = await harness.post_frame(_hourly_register(harness.gateways['gw-a'], 48))
+    assert status == 200, doc
+    assert (await harness.post_json('/api/v1/accounting/factors', GRID_2026))[0] == 201
+    assert (await _put(harness, 'plant', SCENARIO, role='operator'))[0] == 403
+    status, doc = await _put(harness, 'plant', SCENARIO)
+    assert (status, doc['version']) == (201, 1)
+
+    status, day1 = await harness.get('/api/v1/accounting/results', scenario='plant', period='2026-11-01')
+    assert status == 200, day1
+    feeder = {s['id']: s for s in day1['sources']}['feeder']
+    # 24 readings on the first day, no baseline before it: 23 steps × 50 kWh = 1.15 MWh × 0.5703
+    assert feeder['activity']['value'] == '1.15' and feeder['activity']['readings'] == 24
+    assert Q.from_ratio(feeder['co2e_exact']) == Q.of('1.15') * Q.of('0.5703')
+    status, day2 = await harness.get('/api/v1/accounting/results', scenario='plant', period='2026-11-02')
+    feeder2 = {s['id']: s for s in day2['sources']}['feeder']
+    # the last reading of day 1 is the baseline (1 + 24 records of the day, one of them missing and
+    # skipped, not taken as zero): the register moved 24 × 50 kWh = 1.2 MWh
+    assert feeder2['activity']['value'] == '1.2' and feeder2['activity']['readings'] == 25
+
+    status, line = await harness.get('/api/v1/accounting/results', scenario='plant', period='2026-11-02',
+                                     node='Line 1', scope='2')
+    assert [s['id'] for s in line['sources']] == ['feeder'] and line['boundary']['name'] == 'Line 1'
+    assert Q.of(line['totals']['scope2_net_t']) == Q.of('1.2') * Q.of('0.5703')
+    status, doc = await harness.get('/api/v1/accounting/results', scenario='plant', period='2026-13')
+    assert (status, doc['error']) == (400, 'bad_query')
+    status, doc = await harness.get('/api/v1/accounting/results', scenario='nope', period='2025')
+    assert status == 404
+
+
+async def test_factor_update_keeps_old_version_until_recalculation(harness):
+    await harness.post_frame(_hourly_register(harness.gateways['gw-a'], 48))
+    await harness.post_json('/api/v1/accounting/factors', GRID_2026)
+    await _put(harness, 'plant', SCENARIO)
+    _, first = await harness.get('/api/v1/accounting/results', scenario='plant', period='2026-11-02')
+    assert first['factors_used']['grid/national/ets/2026'] == 1
+    status, ref = await harness.post_json('/api/v1/accounting/factors', dict(GRID_2026, value='0.6',
+                                                                            source='the MEE notice for 2026'))
+    assert (status, ref['version']) == (201, 2)
+    _, again = await harness.get('/api/v1/accounting/results', scenario='plant', period='2026-11-02')
+    assert again['factors_used'] == first['factors_used'] and again['totals'] == first['totals']
+    _, recalc = await harness.get('/api/v1/accounting/results', scenario='plant', period='2026-11-02',
+                                  recalculate='1')
+    assert recalc['factors_used']['grid/national/ets/2026'] == 2
+    feeder = {s['id']: s for s in recalc['sources']}['feeder']
+    assert Q.from_ratio(feeder['co2e_exact']) == Q.of('1.2') * Q.of('0.6')
+    _, audit = await harness.get('/api/v1/audit', role='admin')
+    assert {'accounting.factor', 'accounting.scenario'} <= {a['action'] for a in audit['audit']}
+
+
+async def test_libraries_for_gateways_and_bad_scenarios(harness):
+    status, libs = await harness.get('/api/v1/accounting/libraries')
+    assert status == 200 and libs['factors']['version'] == '2026.1' and libs['methods']['methods'] >= 10
+    status, factors = await harness.get('/api/v1/accounting/libraries/factors')
+    assert any(r['id'] == 'ncv/natural_gas' for r in factors['records'])
+    status, methods = await harness.get('/api/v1/accounting/libraries/methods')
+    assert 'fuel_combustion' in methods['methods']
+    status, doc = await harness.post_json('/api/v1/accounting/evaluate', {
+        'reporting_year': 2024, 'sources': [{'id': 'x', 'method': 'purchased_electricity',
+                                             'activity': {'value': '5', 'unit': 'GJ'}}]}, role='operator')
+    assert status == 422 and doc['error'] == 'scenario' and 'expected MWh' in doc['detail']
+    status, doc = await harness.post_json('/api/v1/accounting/factors', {'id': 'x', 'kind': 'colour'})
+    assert status == 409 and 'factor' in doc['detail']
+    status, doc = await _put(harness, 'empty', {'sources': []})
+    assert status == 400
