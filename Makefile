@@ -33,6 +33,7 @@ bench: setup
 	$(BIN)/python bench/bench_server.py
 	$(BIN)/python bench/bench_gateway.py
 	$(BIN)/python bench/bench_dlt645_bus.py
+	$(BIN)/python bench/bench_accounting.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -10,7 +10,7 @@ FAMILIES = {
     'heat': {'J': 0, 'kJ': 3, 'MJ': 6, 'GJ': 9, 'TJ': 12},
     'volume': {'L': -3, 'm3': 0, '10^4 m3': 4},
     'normal volume': {'Nm3': 0, '10^4 Nm3': 4},
-    'mass': {'g': -6, 'kg': -3, 't': 0, 'kt': 3},
+    'mass': {'g': -6, 'kg': -3, 't': 0, 'kt': 3, '10^4 t': 4},
     'power': {'W': 0, 'kW': 3, 'MW': 6},
     'reactive power': {'var': 0, 'kvar': 3, 'Mvar': 6},
     'volume flow': {'L/h': -3, 'm3/h': 0},

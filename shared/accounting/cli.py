@@ -31,9 +31,64 @@ def _load_json(path: str, what: str):
 
 
 def _libraries(args) -> tuple[FactorLibrary, MethodLibrary]:
-    factors = FactorLibrary(_load_json(args.factors, 'factor library')) if args.factors else FactorLibrary.default()
-    methods = MethodLibrary(_load_json(args.methods, 'method library')) if args.methods else MethodLibrary.default()
+    factors_file, methods_file = args.factors, args.methods
+    if getattr(args, 'libraries', None):
+        d = Path(args.libraries)
+        if not d.is_dir():
+            raise AccountingCliError('no library directory %s' % d)
+        # what was pulled or imported there; the built-in library for what was not
+        if not factors_file and (d / 'factors.json').exists():
+            factors_file = str(d / 'factors.json')
+        if not methods_file and (d / 'methods.json').exists():
+            methods_file = str(d / 'methods.json')
+    factors = FactorLibrary(_load_json(factors_file, 'factor library')) if factors_file else FactorLibrary.default()
+    methods = MethodLibrary(_load_json(methods_file, 'method library')) if methods_file else MethodLibrary.default()
     return factors, methods
+
+
+def _install(doc: dict, directory: str) -> str:
+    """Check a library document and write it into `directory` (temporary file, then rename)."""
+    kind = doc.get('library') if isinstance(doc, dict) else None
+    if kind == 'tanji-factors':
+        FactorLibrary(doc)
+        name = 'factors.json'
+    elif kind == 'tanji-methods':
+        MethodLibrary(doc)
+        name = 'methods.json'
+    else:
+        raise AccountingCliError('not a Tanji factor or method library (its "library" is %r)' % (kind,))
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ('.%s.tmp' % name)
+    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding='utf-8')
+    tmp.replace(out / name)
+    return '%s %s -> %s' % (kind, doc.get('version'), out / name)
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    """Online mode (seed 001 §11.4 a): download the platform's libraries."""
+    import urllib.error
+    import urllib.request
+    base = args.url.rstrip('/')
+    for path in ('/api/v1/accounting/libraries/factors', '/api/v1/accounting/libraries/methods'):
+        req = urllib.request.Request(base + path, headers={'Authorization': 'Bearer ' + args.token})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                doc = json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise AccountingCliError('%s%s answered %d: %s' % (base, path, e.code, e.read()[:200].decode('utf-8',
+                                                                                                        'replace')))
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise AccountingCliError('cannot download %s%s: %s' % (base, path, e))
+        print(_install(doc, args.dir))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Offline mode (seed 001 §11.4 b): take a library file exported at the platform."""
+    for path in args.files:
+        print(_install(_load_json(path, 'library'), args.dir))
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -88,6 +143,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     def libs(q):
         q.add_argument('--factors', help='a factor library JSON (default: the built-in one)')
         q.add_argument('--methods', help='a method library JSON (default: the built-in one)')
+        q.add_argument('--libraries', help='a directory with factors.json and methods.json (pull/import)')
 
     ev = s.add_parser('evaluate', help='evaluate a scenario JSON (docs/accounting.md); result JSON on stdout')
     ev.add_argument('scenario', help='scenario file, - for stdin')
@@ -104,3 +160,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument('--export', action='store_true')
     libs(m)
     m.set_defaults(func=cmd_methods)
+    pull = s.add_parser('pull', help='download the platform\'s factor and method libraries (online mode)')
+    pull.add_argument('url', help='the platform, e.g. https://platform.example')
+    pull.add_argument('--token', required=True, help='an operator token of the platform')
+    pull.add_argument('--dir', required=True, help='where to keep them, e.g. /var/lib/tanji/libraries')
+    pull.set_defaults(func=cmd_pull)
+    imp = s.add_parser('import', help='take library files exported at the platform (offline mode)')
+    imp.add_argument('files', nargs='+')
+    imp.add_argument('--dir', required=True)
+    imp.set_defaults(func=cmd_import)

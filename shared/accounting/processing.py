@@ -260,3 +260,57 @@ def fill_gaps(daily, method='linear', window_days=2):
 
 def _day_number(day):
     return civil.days_from_civil(int(day[:4]), int(day[5:7]), int(day[8:10]))
+
+
+def settle_daily_mantissas(rows, exp, digits=None, multiplier=ONE, utc_offset_s=8 * 3600):
+    """settle_daily for the common case of one register stored as integer mantissas at one
+    exponent: rows [(t_ms, mantissa, flags)] in time order.  The same rules (rollover,
+    reset, missing and invalid readings skipped) in integer arithmetic, so a year of minute
+    data stays fast; increments come back as exact values (mantissa × 10^exp × multiplier)."""
+    modulus = 10 ** (digits - exp) if digits else 0
+    day_ms = 86400000
+    offset_ms = utc_offset_s * 1000
+    inc = {}
+    hi = {}
+    lo = {}
+    count = {}
+    rejected = {}
+    prev = None
+    for t, m, flags in rows:
+        if m is None or flags & NOT_MEASURED:
+            continue
+        day = (t + offset_ms) // day_ms
+        c = count.get(day)
+        if c is None:
+            count[day] = 1
+            hi[day] = lo[day] = m
+            inc[day] = 0
+            rejected[day] = 0
+        else:
+            count[day] = c + 1
+            if m > hi[day]:
+                hi[day] = m
+            elif m < lo[day]:
+                lo[day] = m
+        if prev is not None:
+            if m >= prev and not flags & FLAG_RESET:
+                inc[day] += m - prev
+            else:
+                step, _ = (None, FLAG_RESET) if flags & FLAG_RESET else increment(prev, m, modulus)
+                if step is None:
+                    rejected[day] += 1
+                else:
+                    inc[day] += step
+        prev = m
+    scale = Q.from_decimal(1, exp) * multiplier
+    out = {}
+    for day in count:
+        s = Settlement()
+        y, mo, d = civil.civil_from_days(day)
+        s.increment = scale * inc[day]
+        s.max = Q.from_decimal(hi[day], exp)
+        s.min = Q.from_decimal(lo[day], exp)
+        s.readings = count[day]
+        s.rejected = rejected[day]
+        out['%04d-%02d-%02d' % (y, mo, d)] = s
+    return out

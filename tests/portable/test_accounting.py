@@ -252,3 +252,25 @@ def test_roll_up_consistency_violations_are_reported():
     rolled, time_checks = rollup.check_time(days, {'2024-01': Q(7)})
     assert rolled['2024-01'].increment == 7 and time_checks[0]['consistent']
     assert rollup.fluctuation(Q(106), [Q(100), Q(100)])[1] is False
+
+
+def test_integer_fast_path_settles_like_the_exact_one():
+    t0 = (19723 * 86400 - 8 * 3600) * 1000
+    rows = []
+    value = 99990000                                    # 999900.00 kWh on a 6-digit register
+    for i in range(3 * 96):                             # 3 days of 15-minute readings
+        value = (value + 1234 + i % 7) % 10 ** 8
+        flags = 1 if i == 50 else 0
+        if i == 200:                                    # a replacement: the register restarts
+            value = 1000
+            flags = 0
+        rows.append((t0 + i * 900000, value if flags == 0 else None, flags))
+    fast = processing.settle_daily_mantissas(rows, -2, digits=6, multiplier=Q(80))
+    exact = processing.settle_daily([(t, None if m is None else Q.from_decimal(m, -2), f) for t, m, f in rows],
+                                    digits=6, multiplier=Q(80))
+    assert sorted(fast) == sorted(exact)
+    for day in fast:
+        a, b = fast[day], exact[day]
+        assert (a.increment, a.max, a.min, a.readings, a.rejected) == (b.increment, b.max, b.min, b.readings,
+                                                                       b.rejected), day
+    assert sum(s.rejected for s in fast.values()) == 1           # the replacement, not booked
