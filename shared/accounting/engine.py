@@ -109,7 +109,8 @@ class Engine:
             return total * to_unit, {'origin': 'meter', 'readings': len(readings), 'register_unit': act['unit'],
                                      'multiplier': multiplier.text(), 'rollovers': rollovers,
                                      'not_booked': sum(1 for s in steps if s.value is None)}
-        return _quantity(act, unit, where + '.activity'), {'origin': 'given'}
+        return _quantity(act, unit, where + '.activity'), {'origin': 'given', 'as_given': {
+            'value': act.get('value'), 'unit': act.get('unit')}}
 
     def _derived_activity(self, given, spec, unit, where):
         """Activity computed by one of the method's derivations, e.g. heat from steam mass and
@@ -150,7 +151,8 @@ class Engine:
         if given is not None:
             values[name] = _quantity(given, unit, where)
             ctx['u'][name] = _q(given.get('u_rel', '0'), where + '.u_rel') if isinstance(given, dict) else ZERO
-            params_out[name] = {'value': values[name].text(), 'unit': unit, 'origin': 'given'}
+            params_out[name] = {'value': values[name].text(), 'unit': unit, 'origin': 'given',
+                                'as_given': {'value': given.get('value'), 'unit': given.get('unit')}}
             if given.get('evidence'):
                 params_out[name]['evidence'] = given['evidence']
             return

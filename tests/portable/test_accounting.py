@@ -43,7 +43,9 @@ def test_measured_parameters_override_defaults_with_unit_conversion():
            'parameters': {'NCV': {'value': '38.5', 'unit': 'MJ/Nm3', 'evidence': 'lab report 2024-07'}}}
     result = _one(src)
     assert Q.of(result['sources'][0]['co2e_t']) == Q.of('2138.2515')
-    assert result['sources'][0]['parameters']['NCV']['origin'] == 'given'
+    ncv = result['sources'][0]['parameters']['NCV']
+    assert ncv['origin'] == 'given' and ncv['value'] == '385' and ncv['as_given'] == {'value': '38.5',
+                                                                                     'unit': 'MJ/Nm3'}
     assert 'ncv/natural_gas' not in result['factors_used']
 
 
@@ -192,6 +194,14 @@ def test_meter_readings_as_activity():
     assert r['sources'][0]['activity']['value'] == '8' and r['sources'][0]['activity']['not_booked'] == 1
     assert Q.of(r['sources'][0]['co2e_t']) == 8 * Q.of('0.5703')
     assert any('reset or replaced' in w for w in r['warnings'])
+    # a jump no feeder can deliver (limit 30 kWh an hour at the register, × 100) is not booked
+    jump = [['2024-01-01T00:00', '100'], ['2024-01-01T01:00', '120'], ['2024-01-01T02:00', '90120'],
+            ['2024-01-01T03:00', '90130']]
+    src['activity'] = {'readings': jump, 'unit': 'kWh', 'register_digits': 6, 'multiplier': '100',
+                       'max_per_hour': '3000'}
+    r = _one(src)
+    assert r['sources'][0]['activity']['value'] == '3' and r['sources'][0]['activity']['not_booked'] == 1
+    assert any('more than the line can deliver' in w for w in r['warnings'])
 
 
 def test_boundary_roll_up_and_intensity():
