@@ -162,29 +162,12 @@ class Q:
 
 
 def _parse(text):
-    """Decimal text ('-12.5', '1.5e-3', '0.0153') -> Q, exactly; no exponent limit."""
-    t = text.strip()
-    exp = 0
-    for marker in ('e', 'E'):
-        i = t.find(marker)
-        if i >= 0:
-            try:
-                exp = int(t[i + 1:])
-            except ValueError:
-                raise ValueError('%r is not a decimal number' % text)
-            t = t[:i]
-            break
-    neg = t.startswith('-')
-    if t[:1] in '+-' and t:
-        t = t[1:]
-    whole, dot, frac = t.partition('.')
-    digits = whole + frac
-    if not digits or not digits.isdigit():
-        raise ValueError('%r is not a decimal number' % text)
-    m = int(digits)
-    exp -= len(frac)
-    q = Q.from_decimal(-m if neg else m, exp)
-    return q
+    """Decimal text ('-12.5', '1.5e-3', '0.0153') -> Q, exactly, whatever its exponent."""
+    try:
+        m, e = decimals.parse(text, None)
+    except decimals.DecimalError as err:
+        raise ValueError(str(err))
+    return Q.from_decimal(m, e)
 
 
 ZERO = Q(0)

@@ -11,8 +11,9 @@ class DecimalError(ValueError):
     pass
 
 
-def parse(text):
-    """'12345678.91' -> (1234567891, -2); also '-0.5', '12', '1.5e3'. No NaN or infinity."""
+def parse(text, max_exp=MAX_EXP):
+    """'12345678.91' -> (1234567891, -2); also '-0.5', '12', '1.5e3'. No NaN or infinity.
+    The exponent is limited to ±max_exp (the wire format's range); None: no limit."""
     if not isinstance(text, str):
         raise DecimalError('decimal value must be given as text')
     s = text.strip()
@@ -39,8 +40,8 @@ def parse(text):
     m = int(s)
     if neg:
         m = -m
-    if not -MAX_EXP <= exp <= MAX_EXP:
-        raise DecimalError('%r needs an exponent outside [-%d, %d]' % (text, MAX_EXP, MAX_EXP))
+    if max_exp is not None and not -max_exp <= exp <= max_exp:
+        raise DecimalError('%r needs an exponent outside [-%d, %d]' % (text, max_exp, max_exp))
     return m, exp
 
 
