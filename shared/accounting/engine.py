@@ -74,42 +74,77 @@ class Engine:
 
     # -- activity -------------------------------------------------------------------------
     def _activity(self, src, unit, where, offset_s, warnings):
-        act = src.get('activity')
+        return self._activity_doc(src['id'], src.get('activity'), unit, where + '.activity', offset_s, warnings)
+
+    def _activity_doc(self, sid, act, unit, where, offset_s, warnings):
+        """An activity: a total, register readings, or a rule over other activities (seed 001
+        §8.3.2): add, subtract (first minus the others), multiply (by k), apportion (the share
+        weight/total of the first term), integrate (power samples to energy)."""
+        if isinstance(act, dict) and 'rule' in act:
+            rule = act['rule']
+            if rule == 'integrate':
+                if not act.get('unit') or '/' in act['unit'] or not act.get('samples'):
+                    raise ScenarioError('%s: integrate needs "samples" [[time, power]] and the power "unit" (kW, MW)'
+                                        % where)
+                samples = [(_time_ms(t, where, offset_s), _q(v, where)) for t, v in act['samples']]
+                energy = processing.integrate(sorted(samples, key=lambda x: x[0]))      # power unit × h
+                try:
+                    return energy * units.factor(act['unit'] + 'h', unit), {'origin': 'rule', 'rule': rule,
+                                                                            'samples': len(samples)}
+                except units.UnitError as e:
+                    raise ScenarioError('%s: %s (expected %s)' % (where, e, unit))
+            terms = act.get('terms')
+            if rule not in ('add', 'subtract', 'multiply', 'apportion') or not isinstance(terms, list) or not terms:
+                raise ScenarioError('%s: rule must be add, subtract, multiply, apportion or integrate, with "terms"'
+                                    % where)
+            values = [self._activity_doc(sid, t, unit, '%s.terms[%d]' % (where, i), offset_s, warnings)[0]
+                      for i, t in enumerate(terms)]
+            if rule == 'add':
+                value = processing.add(*values)
+            elif rule == 'subtract':
+                value = processing.subtract(values[0], *values[1:])
+            elif rule == 'multiply':
+                value = processing.multiply(values[0], _q(act.get('k'), where + '.k'))
+            else:
+                weights = act.get('weights')
+                if not isinstance(weights, dict) or act.get('share') not in (weights or {}):
+                    raise ScenarioError('%s: apportion needs "weights" {name: weight} and the "share" taken' % where)
+                value = processing.apportion(values[0], weights)[act['share']]
+            return value, {'origin': 'rule', 'rule': rule, 'terms': [v.text() for v in values]}
         if isinstance(act, dict) and 'readings' in act:
             if not act.get('unit'):
-                raise ScenarioError('%s.activity: the register unit is missing' % where)
+                raise ScenarioError('%s: the register unit is missing' % where)
             try:
                 to_unit = units.factor(act['unit'], unit)
             except units.UnitError as e:
-                raise ScenarioError('%s.activity: %s (expected %s)' % (where, e, unit))
+                raise ScenarioError('%s: %s (expected %s)' % (where, e, unit))
             readings = []
             for i, r in enumerate(act['readings']):
                 if not isinstance(r, list) or len(r) not in (2, 3):
-                    raise ScenarioError('%s.activity.readings[%d]: give [time, value] or [time, value, flags]'
-                                        % (where, i))
-                value = None if r[1] is None else _q(r[1], '%s.activity.readings[%d]' % (where, i))
-                readings.append((_time_ms(r[0], '%s.activity.readings[%d]' % (where, i), offset_s), value,
+                    raise ScenarioError('%s.readings[%d]: give [time, value] or [time, value, flags]' % (where, i))
+                value = None if r[1] is None else _q(r[1], '%s.readings[%d]' % (where, i))
+                readings.append((_time_ms(r[0], '%s.readings[%d]' % (where, i), offset_s), value,
                                  r[2] if len(r) > 2 else 0))
             readings.sort(key=lambda r: r[0])
             digits = act.get('register_digits')
-            multiplier = _q(act.get('multiplier', '1'), where + '.activity.multiplier')
+            multiplier = _q(act.get('multiplier', '1'), where + '.multiplier')
             max_per_hour = act.get('max_per_hour')
             if max_per_hour is not None:
-                max_per_hour = _q(max_per_hour, where + '.activity.max_per_hour')
+                max_per_hour = _q(max_per_hour, where + '.max_per_hour')
             steps = processing.increments(readings, digits, multiplier, max_per_hour)
             total = ZERO
             rollovers = 0
             for s in steps:
                 if s.value is None:
                     warnings.append('%s: %s; nothing booked between %s and %s' % (
-                        src['id'], s.reason, _iso(s.t0, offset_s), _iso(s.t1, offset_s)))
+                        sid, s.reason, _iso(s.t0, offset_s), _iso(s.t1, offset_s)))
                 else:
                     total = total + s.value
                     rollovers += 1 if s.flag else 0
             return total * to_unit, {'origin': 'meter', 'readings': len(readings), 'register_unit': act['unit'],
                                      'multiplier': multiplier.text(), 'rollovers': rollovers,
                                      'not_booked': sum(1 for s in steps if s.value is None)}
-        return _quantity(act, unit, where + '.activity'), {'origin': 'given', 'as_given': {
+        return _quantity(act, unit, where), {'origin': 'given', 'as_given': {
             'value': act.get('value'), 'unit': act.get('unit')}}
 
     def _derived_activity(self, given, spec, unit, where):

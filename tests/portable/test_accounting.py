@@ -284,3 +284,30 @@ def test_integer_fast_path_settles_like_the_exact_one():
         assert (a.increment, a.max, a.min, a.readings, a.rejected) == (b.increment, b.max, b.min, b.readings,
                                                                        b.rejected), day
     assert sum(s.rejected for s in fast.values()) == 1           # the replacement, not booked
+
+
+def test_activity_rules_add_subtract_multiply_apportion_integrate():
+    # seed 001 §8.3.2: the kiln's electricity = main incomer − office sub-meter − a readings-based sub-meter
+    main = {'value': '5000', 'unit': 'MWh'}
+    office = {'value': '120000', 'unit': 'kWh'}
+    lab = {'readings': [['2024-01-01T00:00', '100'], ['2024-12-31T00:00', '180']], 'unit': 'MWh'}
+    src = {'id': 'kiln', 'method': 'purchased_electricity',
+           'activity': {'rule': 'subtract', 'terms': [main, office, lab]}}
+    r = _one(src)
+    # 5000 − 120 − 80 = 4800 MWh
+    assert r['sources'][0]['activity']['value'] == '4800' and r['sources'][0]['activity']['rule'] == 'subtract'
+    # the shared transformer's losses apportioned by capacity 3:1:1, the kiln's share
+    src['activity'] = {'rule': 'apportion', 'terms': [{'value': '250', 'unit': 'MWh'}],
+                       'weights': {'kiln': '3', 'mill': '1', 'office': '1'}, 'share': 'kiln'}
+    assert _one(src)['sources'][0]['activity']['value'] == '150'
+    src['activity'] = {'rule': 'multiply', 'terms': [main], 'k': '0.35'}
+    assert _one(src)['sources'][0]['activity']['value'] == '1750'
+    src['activity'] = {'rule': 'add', 'terms': [main, office]}
+    assert _one(src)['sources'][0]['activity']['value'] == '5120'
+    # power samples to energy: 2 MW for 1 h, then ramp to 4 MW over 1 h: 2 + 3 = 5 MWh
+    src['activity'] = {'rule': 'integrate', 'unit': 'MW', 'samples': [['2024-01-01T00:00', '2'],
+                                                                      ['2024-01-01T01:00', '2'],
+                                                                      ['2024-01-01T02:00', '4']]}
+    assert _one(src)['sources'][0]['activity']['value'] == '5'
+    src['activity'] = {'rule': 'integrate', 'unit': 't/h', 'samples': [['2024-01-01T00:00', '2']]}
+    assert 'integrate needs' in str(raises(ScenarioError, _one, src))
