@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup sysdeps test soak demo bench clean
+.PHONY: setup sysdeps native test soak demo bench clean
 
 sysdeps:
 	@sh tools/sysdeps.sh
@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml | sysdeps
 	$(BIN)/python -m pip install --quiet -e '.[server,gateway,test]'
 	@touch $@
 
-setup: sysdeps $(STAMP)
+native: $(STAMP)
+	@sh tools/build_native.sh
+
+setup: sysdeps $(STAMP) native
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -36,4 +39,4 @@ bench: setup
 	$(BIN)/python bench/bench_accounting.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info shared/codec/native/*.so

@@ -30,8 +30,21 @@ def _choose_backend():
         return None
 
 
+def _choose_verifier():
+    """Tanji's C verification core (sm2_native), where `make` built it; CPython only."""
+    if os.getenv('TANJI_SM2_BACKEND') in ('pure', 'openssl'):
+        return None
+    try:
+        from shared.codec import sm2_native
+        return sm2_native
+    except Exception:  # ImportError on MicroPython, Unavailable when the library is not built
+        return None
+
+
 _native = _choose_backend()
 BACKEND = 'openssl' if _native is not None else 'pure'
+_fast = _choose_verifier()
+VERIFY_BACKEND = 'native' if _fast is not None else BACKEND
 
 
 class KeyError_(ValueError):
@@ -105,6 +118,7 @@ class PublicKey:
         self.y = y
         self.point = point
         self._native_key = None
+        self._verifier = None
 
     @classmethod
     def from_der(cls, der):
@@ -161,6 +175,10 @@ class PublicKey:
         s = int.from_bytes(signature[32:], 'big')
         if not (1 <= r < N and 1 <= s < N) or (r + s) % N == 0:
             return False
+        if _fast is not None:
+            if self._verifier is None:
+                self._verifier = _fast.Verifier(self.x, self.y)
+            return self._verifier.verify(bytes(msg), r, s, bytes(uid))
         if _native is not None:
             return _native.verify(self._native(), bytes(msg), signature, uid)
         return sm2_pure.verify(self.x, self.y, bytes(msg), signature, uid)
