@@ -4,8 +4,11 @@
  * checks R = (e + x1) mod n = r.  Verification handles public data only, so this code
  * is not constant time.  Field: Montgomery arithmetic on four 64-bit limbs
  * (p = 2^256 - 2^224 - 2^96 + 2^64 - 1, so -p^-1 mod 2^64 = 1); points in Jacobian
- * coordinates (a = -3 doubling); interleaved 4-bit windows with a table of G computed
- * once and a table of P computed once per public key.  No dependencies: plain C99 +
+ * coordinates (a = -3 doubling), tables in affine coordinates for mixed additions.
+ * With comb tables (w * 16^i * point, built once for G and once per public key) the
+ * sum takes 128 additions and no doubling; keys without one use interleaved 4-bit
+ * windows over a 16-point table.  The final test compares X with c * Z^2 for the
+ * candidates c of x1, so no inversion is needed.  No dependencies: plain C99 +
  * unsigned __int128 (gcc, clang).  Checked against OpenSSL and the pure-Python
  * implementation by tests/test_sm2_native.py.
  */
