@@ -244,28 +244,31 @@ async def results(request: web.Request) -> web.Response:
     since, until, year = parse_period(q['period'], int(scenario.get('utc_offset_h', 8) * 3600))
     key = q['period']
 
-    def compute_and_keep(conn: Connection) -> dict:
+    def previous_result(conn: Connection) -> dict | None:
         row = conn.one('SELECT doc FROM accounting_results WHERE scenario = ? AND period = ?', [q['scenario'], key])
-        previous = json.loads(row[0]) if row else None
-        pin = None
-        if previous is not None and not recalc and previous.get('scenario_version') == version:
-            pin = previous['factors_used']
-        result = _compute(conn, scenario, since, until, year, pin)
-        result.update(scenario_version=version, period=key, period_from=views.iso(since), period_to=views.iso(until),
-                      computed=views.iso(_now_ms()))
+        return json.loads(row[0]) if row else None
+
+    def keep(conn: Connection, result: dict) -> None:
         text = json.dumps(result, ensure_ascii=False)
-        if row:
+        if conn.one('SELECT 1 FROM accounting_results WHERE scenario = ? AND period = ?', [q['scenario'], key]):
             conn.execute('UPDATE accounting_results SET doc = ?, computed_at = ? WHERE scenario = ? AND period = ?',
                          [text, _now_ms(), q['scenario'], key])
         else:
             conn.execute('INSERT INTO accounting_results (scenario, period, doc, computed_at) VALUES (?, ?, ?, ?)',
                          [q['scenario'], key, text, _now_ms()])
-        return result
 
+    # computed on a reader connection: a long period must not hold the ingest writer
+    previous = await srv.db.read(previous_result)
+    pin = None
+    if previous is not None and not recalc and previous.get('scenario_version') == version:
+        pin = previous['factors_used']
     try:
-        result = await srv.db.write_tx(compute_and_keep)
+        result = await srv.db.read(_compute, scenario, since, until, year, pin)
     except ScenarioError as e:
         return json_error(422, 'scenario', str(e))
+    result.update(scenario_version=version, period=key, period_from=views.iso(since), period_to=views.iso(until),
+                  computed=views.iso(_now_ms()))
+    await srv.db.write_tx(keep, result)
     return json_response(_filter(result, q.get('node'), scope))
 
 
