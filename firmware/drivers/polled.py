@@ -40,12 +40,11 @@ class FollowUp:
 
 
 class Transaction:
-    def __init__(self, request, reply, points, decode, broadcast=False):
+    def __init__(self, request, reply, points, decode):
         self.request = request
         self.reply = reply
         self.points = points
         self.decode = decode
-        self.broadcast = broadcast
 
 
 # -- DL/T 645 -----------------------------------------------------------------------------

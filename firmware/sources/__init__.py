@@ -56,4 +56,8 @@ class Acquisition:
         out = [r.status() for r in self.buses + self.mqtt + self.opcua + self.hj212]
         if self.manual is not None:
             out.append(self.manual.status())
+        # per point: readings taken, missing, invalid, flagged (rollover/reset/suspect), and the last trouble
+        out.append({'points': {key: {'good': c[0], 'missing': c[1], 'invalid': c[2], 'flagged': c[3],
+                                     'last_reason': self.intake.last_reason.get(key)}
+                               for key, c in sorted(self.intake.counts.items())}})
         return out

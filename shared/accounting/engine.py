@@ -231,7 +231,7 @@ class Engine:
         raise ScenarioError('%s: required (%s, in %s)%s' % (where, spec.get('name', name), unit,
                                                             '; or give ' + need if need else ''))
 
-    def _source(self, src, scenario, ctx_base, warnings, used):
+    def _source(self, src, ctx_base, warnings, used):
         sid = src.get('id')
         if not isinstance(sid, str) or not sid:
             raise ScenarioError('sources: every source needs an "id"')
@@ -253,12 +253,9 @@ class Engine:
                                 'method and parameters against it' % (sid, ind['guideline']))
         subject_kind = method.get('subject')
         subject = src.get(subject_kind) if subject_kind else None
-        if subject_kind and not subject and subject_kind not in ('energy',):
-            raise ScenarioError('%s: method %s needs "%s"' % (where, src['method'], subject_kind))
-        if subject_kind == 'energy':
-            subject = src.get('energy')
-            if not subject:
-                raise ScenarioError('%s: method %s needs "energy" (e.g. raw_coal, electricity)' % (where, src['method']))
+        if subject_kind and not subject:
+            raise ScenarioError('%s: method %s needs "%s" (what it applies to, e.g. natural_gas, caco3, raw_coal)'
+                                % (where, src['method'], subject_kind))
         act_name = [n for n, s in method['inputs'].items() if s.get('role') == 'activity'][0]
         act_spec = method['inputs'][act_name]
         ctx = dict(ctx_base, where=where, subject=subject, u={})
@@ -295,7 +292,7 @@ class Engine:
         gas = method['gas']
         if gas == '{gas}':
             gas = src.get('gas')
-            if gas not in ('CH4', 'N2O', 'SF6', 'NF3', 'HFC', 'PFC'):
+            if gas not in ('CH4', 'N2O', 'SF6', 'NF3'):
                 raise ScenarioError('%s: "gas" must be CH4, N2O, SF6 or NF3' % where)
         co2e = amount
         gwp_ref = None
@@ -340,7 +337,6 @@ class Engine:
             'gwp': gwp_ref, 'tce': tce.text() if tce is not None else None,
             'uncertainty': _uncertainty(co2e, u_abs), 'formula': method['formula'], 'method_source': method['source'],
             '_co2e': co2e, '_var': u_abs ** 2, '_tce': tce, '_gas': (gas, amount),
-            'node': src.get('node'),
         }
 
     # -- the whole scenario ------------------------------------------------------------------
@@ -357,11 +353,16 @@ class Engine:
         gwp = scenario.get('gwp')
         if gwp is not None and gwp not in ('SAR', 'AR4', 'AR5'):
             raise ScenarioError('gwp must be SAR, AR4 or AR5')
-        for i, doc in enumerate(scenario.get('factors', [])):
-            try:
-                self.factors.add(dict({'origin': 'user'}, **doc))
-            except (FactorError, TypeError) as e:
-                raise ScenarioError('factors[%d]: %s' % (i, e))
+        own = scenario.get('factors')
+        if own:
+            # the scenario's own records apply to this evaluation only, never to the shared library
+            lib = FactorLibrary(self.factors.to_json())
+            for i, doc in enumerate(own):
+                try:
+                    lib.add(dict({'origin': 'user'}, **doc))
+                except (FactorError, TypeError) as e:
+                    raise ScenarioError('factors[%d]: %s' % (i, e))
+            return Engine(lib, self.methods).evaluate(dict(scenario, factors=[]), pin)
         pinned = None if scenario.get('recalculate') else (pin or scenario.get('pin'))
         ctx = {'year': year, 'grid_series': series, 'gwp': gwp, 'regime': scenario.get('regime'),
                'offset_s': int(scenario.get('utc_offset_h', 8) * 3600), 'pin': pinned}
@@ -375,7 +376,7 @@ class Engine:
         for src in sources:
             if not isinstance(src, dict):
                 raise ScenarioError('sources: each source is an object')
-            r = self._source(src, scenario, ctx, warnings, used)
+            r = self._source(src, ctx, warnings, used)
             if r['id'] in ids:
                 raise ScenarioError('source %s is given twice' % r['id'])
             ids.add(r['id'])

@@ -311,3 +311,15 @@ def test_activity_rules_add_subtract_multiply_apportion_integrate():
     assert _one(src)['sources'][0]['activity']['value'] == '5'
     src['activity'] = {'rule': 'integrate', 'unit': 't/h', 'samples': [['2024-01-01T00:00', '2']]}
     assert 'integrate needs' in str(raises(ScenarioError, _one, src))
+
+
+def test_scenario_factors_do_not_change_the_shared_library():
+    engine = Engine()
+    ef = {'id': 'ef/quicklime', 'kind': 'ef', 'subject': 'quicklime', 'value': '0.75', 'unit': 'tCO2/t',
+          'source': 'plant laboratory 2024'}
+    doc = {'reporting_year': 2024, 'factors': [ef], 'sources': [
+        {'id': 'lime', 'method': 'direct_ef', 'subject': 'quicklime', 'activity': {'value': '100', 'unit': 't'}}]}
+    first = engine.evaluate(doc)
+    again = engine.evaluate(doc)
+    assert first['factors_used'] == again['factors_used'] == {'ef/quicklime': 1}
+    assert 'ef/quicklime' not in engine.factors.records
