@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / 'tests' / 'portable'))
 
 import aiohttp  # noqa: E402
 
-from server.db import SQLITE_MIGRATIONS  # noqa: E402
+from server.store import schema  # noqa: E402
 from server_harness import new_gateways  # noqa: E402
 
 CONCURRENCY = int(os.environ.get("TANJI_BENCH_CONCURRENCY", "64"))
@@ -102,7 +102,7 @@ def floor_rows_per_s(workdir: Path, frames_rows: list[list[tuple]]) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute('PRAGMA journal_mode=WAL')
     conn.execute('PRAGMA synchronous=FULL')
-    for stmt in SQLITE_MIGRATIONS[0]:
+    for stmt in schema.statements('sqlite', 1):
         if 'TABLE records' in stmt or 'ON records' in stmt:
             conn.execute(stmt)
     sql = ('INSERT INTO records (gw, seq, code, ts_ms, mantissa, fvalue, exp, flags, unit, frame, idx) '

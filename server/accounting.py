@@ -5,88 +5,48 @@ boundary node and scope computed from the stored signed readings."""
 
 from __future__ import annotations
 
-import json
-import time
-
 from aiohttp import web
 
-from server import store, views
-from server.app import actor, json_error, json_response, requires, server_of
+from server import views
 from server.db import Connection
-from server.views import BadQuery
+from server.http import BadQuery, actor, json_body, json_error, json_response, now_ms, requires, server_of
+from server.store import StoreError, tokens
+from server.store import accounting as kept
 from shared import civil
 from shared.accounting.engine import Engine, ScenarioError
 from shared.accounting.factors import FactorError, FactorLibrary
 from shared.accounting.methods import MethodLibrary
-from shared.codec import decimals
 
 MAX_READINGS = 2_000_000          # per meter-bound source and request
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-# -- storage --------------------------------------------------------------------------------
-
 def factor_library(conn: Connection) -> FactorLibrary:
+    """The published library with this centre's factor records added."""
     lib = FactorLibrary.default()
-    rows = conn.query('SELECT doc FROM accounting_factors ORDER BY added_at, id, version')
-    for (doc,) in rows:
-        lib.add(json.loads(doc))
-    if rows:
-        lib.version = '%s+%d' % (lib.version, len(rows))
+    docs = kept.factor_docs(conn)
+    for doc in docs:
+        lib.add(doc)
+    if docs:
+        lib.version = '%s+%d' % (lib.version, len(docs))
     return lib
 
 
-def add_factor(conn: Connection, who: str, doc: dict, now_ms: int) -> dict:
+def add_factor(conn: Connection, who: str, doc: dict, now: int) -> dict:
     lib = factor_library(conn)
     try:
         f = lib.add(dict({'origin': 'user'}, **doc))
     except (FactorError, TypeError) as e:
-        raise store.StoreError('factor: %s' % e)
-    conn.execute('INSERT INTO accounting_factors (id, version, doc, added_at) VALUES (?, ?, ?, ?)',
-                 [f.id, f.version, json.dumps(f.doc, ensure_ascii=False), now_ms])
-    store.audit(conn, who, 'accounting.factor', f.id, {'version': f.version, 'value': f.value.text(),
-                                                       'unit': f.unit, 'origin': f.origin}, now_ms)
+        raise StoreError('factor: %s' % e)
+    kept.insert_factor(conn, f.id, f.version, f.doc, now)
+    tokens.audit(conn, who, 'accounting.factor', f.id, {'version': f.version, 'value': f.value.text(),
+                                                        'unit': f.unit, 'origin': f.origin}, now)
     return f.ref()
 
 
-def put_scenario(conn: Connection, who: str, name: str, doc: dict, now_ms: int) -> int:
-    row = conn.one('SELECT version FROM accounting_scenarios WHERE name = ?', [name])
-    version = (row[0] + 1) if row else 1
-    text = json.dumps(doc, ensure_ascii=False)
-    if row:
-        conn.execute('UPDATE accounting_scenarios SET doc = ?, version = ?, updated_at = ? WHERE name = ?',
-                     [text, version, now_ms, name])
-    else:
-        conn.execute('INSERT INTO accounting_scenarios (name, doc, version, updated_at) VALUES (?, ?, ?, ?)',
-                     [name, text, version, now_ms])
-    store.audit(conn, who, 'accounting.scenario', name, {'version': version, 'sources': len(doc['sources'])}, now_ms)
+def put_scenario(conn: Connection, who: str, name: str, doc: dict, now: int) -> int:
+    version = kept.put_scenario(conn, name, doc, now)
+    tokens.audit(conn, who, 'accounting.scenario', name, {'version': version, 'sources': len(doc['sources'])}, now)
     return version
-
-
-def get_scenario(conn: Connection, name: str) -> tuple[dict, int] | None:
-    row = conn.one('SELECT doc, version FROM accounting_scenarios WHERE name = ?', [name])
-    return (json.loads(row[0]), row[1]) if row else None
-
-
-def _value_text(mantissa, fvalue, exp) -> str | None:
-    if mantissa is not None:
-        return decimals.format(mantissa, exp)
-    if fvalue is not None:
-        return repr(fvalue)
-    return None
-
-
-def meter_readings(conn: Connection, gateway: str, code: str, since_ms: int, until_ms: int) -> list[list]:
-    """[[ts_ms, value text, flags]] of one meter point in [since, until), preceded by the last
-    reading before `since` (the baseline of the first increment)."""
-    sel = ('SELECT r.ts_ms, r.mantissa, r.fvalue, r.exp, r.flags FROM records r JOIN gateways g ON g.id = r.gw '
-           'WHERE g.gateway = ? AND r.code = ? AND r.ts_ms %s ORDER BY r.ts_ms %s LIMIT ?')
-    before = conn.query(sel % ('< ?', 'DESC'), [gateway, code, since_ms, 1])
-    rows = conn.query(sel % ('>= ? AND r.ts_ms < ?', 'ASC'), [gateway, code, since_ms, until_ms, MAX_READINGS])
-    return [[t, _value_text(m, f, e), flags] for t, m, f, e, flags in list(before) + list(rows)]
 
 
 def _bind_meters(conn: Connection, scenario: dict, since_ms: int, until_ms: int) -> dict:
@@ -97,10 +57,9 @@ def _bind_meters(conn: Connection, scenario: dict, since_ms: int, until_ms: int)
         if meter:
             if not isinstance(meter, dict) or not meter.get('gateway') or not meter.get('code'):
                 raise ScenarioError('source %s: meter needs "gateway" and "code"' % src.get('id'))
-            readings = meter_readings(conn, meter['gateway'], meter['code'], since_ms, until_ms)
-            unit_row = conn.one('SELECT r.unit FROM records r JOIN gateways g ON g.id = r.gw WHERE g.gateway = ? '
-                                'AND r.code = ? LIMIT 1', [meter['gateway'], meter['code']])
-            activity = {'readings': readings, 'unit': meter.get('unit') or (unit_row[0] if unit_row else None)}
+            readings = kept.meter_readings(conn, meter['gateway'], meter['code'], since_ms, until_ms, MAX_READINGS)
+            activity = {'readings': readings,
+                        'unit': meter.get('unit') or kept.meter_unit(conn, meter['gateway'], meter['code'])}
             for key in ('register_digits', 'multiplier', 'max_per_hour'):
                 if key in meter:
                     activity[key] = meter[key]
@@ -172,11 +131,6 @@ def _filter(result: dict, node: str | None, scope: int | None) -> dict:
 
 # -- endpoints ---------------------------------------------------------------------------------
 
-async def _json(request: web.Request) -> dict:
-    from server.api import _json_body
-    return await _json_body(request)
-
-
 @requires('operator')
 async def libraries(request: web.Request) -> web.Response:
     lib = await server_of(request).db.read(factor_library)
@@ -200,26 +154,26 @@ async def method_file(request: web.Request) -> web.Response:
 
 @requires('admin')
 async def post_factor(request: web.Request) -> web.Response:
-    doc = await _json(request)
-    ref = await server_of(request).db.write_tx(add_factor, actor(request), doc, _now_ms())
+    doc = await json_body(request)
+    ref = await server_of(request).db.write_tx(add_factor, actor(request), doc, now_ms())
     return json_response(ref, 201)
 
 
 @requires('admin')
 async def put_scenario_endpoint(request: web.Request) -> web.Response:
-    doc = await _json(request)
+    doc = await json_body(request)
     if not isinstance(doc.get('sources'), list) or not doc['sources']:
         raise BadQuery('a scenario needs a non-empty "sources" list (docs/accounting.md)')
     name = request.match_info['name']
-    version = await server_of(request).db.write_tx(put_scenario, actor(request), name, doc, _now_ms())
+    version = await server_of(request).db.write_tx(put_scenario, actor(request), name, doc, now_ms())
     return json_response({'scenario': name, 'version': version}, 201 if version == 1 else 200)
 
 
 @requires('operator')
 async def list_scenarios(request: web.Request) -> web.Response:
-    rows = await server_of(request).db.read(
-        lambda conn: conn.query('SELECT name, version, updated_at FROM accounting_scenarios ORDER BY name'))
-    return json_response({'scenarios': [{'name': n, 'version': v, 'updated': views.iso(t)} for n, v, t in rows]})
+    rows = await server_of(request).db.read(kept.list_scenarios)
+    return json_response({'scenarios': [{'name': r.name, 'version': r.version, 'updated': views.iso(r.updated_at)}
+                                        for r in rows]})
 
 
 @requires('operator')
@@ -237,28 +191,14 @@ async def results(request: web.Request) -> web.Response:
         scope = int(q['scope'])
     recalc = q.get('recalculate') in ('1', 'true', 'yes')
     srv = server_of(request)
-    found = await srv.db.read(get_scenario, q['scenario'])
+    found = await srv.db.read(kept.get_scenario, q['scenario'])
     if found is None:
         return json_error(404, 'not_found', 'no scenario %s' % q['scenario'])
     scenario, version = found
     since, until, year = parse_period(q['period'], int(scenario.get('utc_offset_h', 8) * 3600))
     key = q['period']
-
-    def previous_result(conn: Connection) -> dict | None:
-        row = conn.one('SELECT doc FROM accounting_results WHERE scenario = ? AND period = ?', [q['scenario'], key])
-        return json.loads(row[0]) if row else None
-
-    def keep(conn: Connection, result: dict) -> None:
-        text = json.dumps(result, ensure_ascii=False)
-        if conn.one('SELECT 1 FROM accounting_results WHERE scenario = ? AND period = ?', [q['scenario'], key]):
-            conn.execute('UPDATE accounting_results SET doc = ?, computed_at = ? WHERE scenario = ? AND period = ?',
-                         [text, _now_ms(), q['scenario'], key])
-        else:
-            conn.execute('INSERT INTO accounting_results (scenario, period, doc, computed_at) VALUES (?, ?, ?, ?)',
-                         [q['scenario'], key, text, _now_ms()])
-
     # computed on a reader connection: a long period must not hold the ingest writer
-    previous = await srv.db.read(previous_result)
+    previous = await srv.db.read(kept.kept_result, q['scenario'], key)
     pin = None
     if previous is not None and not recalc and previous.get('scenario_version') == version:
         pin = previous['factors_used']
@@ -267,14 +207,14 @@ async def results(request: web.Request) -> web.Response:
     except ScenarioError as e:
         return json_error(422, 'scenario', str(e))
     result.update(scenario_version=version, period=key, period_from=views.iso(since), period_to=views.iso(until),
-                  computed=views.iso(_now_ms()))
-    await srv.db.write_tx(keep, result)
+                  computed=views.iso(now_ms()))
+    await srv.db.write_tx(kept.keep_result, q['scenario'], key, result, now_ms())
     return json_response(_filter(result, q.get('node'), scope))
 
 
 @requires('operator')
 async def evaluate_endpoint(request: web.Request) -> web.Response:
-    doc = await _json(request)
+    doc = await json_body(request)
     period = doc.get('period')
     srv = server_of(request)
     try:

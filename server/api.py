@@ -1,37 +1,44 @@
-"""Operator and admin endpoints (docs/server.md, served as OpenAPI at /api/v1/openapi.json)."""
+"""The upload exchange, health, and the operator and admin endpoints (docs/server.md,
+served as OpenAPI at /api/v1/openapi.json).
+
+Public:     POST /api/v1/frames (the SM2 signature authenticates), GET /api/v1/health
+Operator:   records, record proofs, gateway and centre status, fingerprint checks
+Admin:      enrol and revoke gateways, tokens, the audit log
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from aiohttp import web
 
-from server import admin, registry, store, views
-from server.app import json_error, json_response, read_body, requires, server_of, actor
+from server import admin, registry, views
+from server.http import (BadQuery, actor, json_body, json_error, json_response, now_ms, read_body, requires,
+                         server_of)
 from server.ingest import Rejected
-from server.views import BadQuery
+from server.store import centres, frames, gateways, tokens
 from shared.codec import frame as framing
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+async def post_frame(request: web.Request) -> web.Response:
+    srv = server_of(request)
+    if request.content_type != 'application/x-msgpack':
+        raise Rejected('content_type', 'send the frame as Content-Type: application/x-msgpack, not %s'
+                       % (request.content_type or 'nothing'))
+    raw = await read_body(request, srv.config.max_frame_bytes)
+    ack = await srv.ingest.accept(raw)
+    return json_response({'ack': ack})
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != 'application/json':
-        raise BadQuery('send a JSON object with Content-Type: application/json')
-    try:
-        doc = json.loads(await read_body(request, 1 << 20))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadQuery('body is not JSON: %s' % e)
-    if not isinstance(doc, dict):
-        raise BadQuery('body must be a JSON object')
-    return doc
+async def health(request: web.Request) -> web.Response:
+    srv = server_of(request)
+    return json_response({'status': 'ok', 'database': srv.db.url.describe(),
+                          'uptime_s': round(time.time() - srv.started_at, 1),
+                          'ingest': srv.ingest.counters})
 
 
 def _text(doc: dict, key: str, required: bool = True, default: str = '') -> str:
@@ -61,7 +68,7 @@ async def get_records(request: web.Request) -> web.Response:
         if len(parts) != 3 or not parts[0].lstrip('-').isdigit() or not parts[2].isdigit():
             raise BadQuery('after must be the "next" value of a previous page')
         after = (int(parts[0]), parts[1], int(parts[2]))
-    rows = await server_of(request).db.read(store.query_records, q.get('gateway'), code, point, since, until,
+    rows = await server_of(request).db.read(frames.query_records, q.get('gateway'), code, point, since, until,
                                            after, limit)
     doc: dict[str, Any] = {'records': [views.record_json(r) for r in rows], 'next': None}
     if len(rows) == limit:
@@ -81,7 +88,7 @@ async def get_record_proof(request: web.Request) -> web.Response:
     srv = server_of(request)
 
     def lookup(conn):
-        held = store.get_record(conn, gateway, seq)
+        held = frames.get_record(conn, gateway, seq)
         return None if held is None else (held, registry.record_proof(conn, gateway, seq))
 
     found = await srv.db.read(lookup)
@@ -101,7 +108,7 @@ async def verify_fingerprint(request: web.Request) -> web.Response:
         except framing.FrameError as e:
             raise Rejected(e.code, e.detail)
         return json_response(await srv.db.read(registry.check_frame, decoded))
-    doc = await _json_body(request)
+    doc = await json_body(request)
     gateway = _text(doc, 'gateway')
     record = views.record_from_json(doc.get('record'))
     proof = doc.get('proof')
@@ -121,10 +128,10 @@ async def verify_fingerprint(request: web.Request) -> web.Response:
 
 
 def _gateways_view(conn, name: str | None):
-    pending, lost = store.pending_counts(conn), store.lost_counts(conn)
+    pending, lost = gateways.pending_counts(conn), gateways.lost_counts(conn)
     if name is None:
-        return [views.gateway_json(g, pending.get(g.id, 0), lost.get(g.id, 0)) for g in store.list_gateways(conn)]
-    g = store.get_gateway(conn, name)
+        return [views.gateway_json(g, pending.get(g.id, 0), lost.get(g.id, 0)) for g in gateways.list_gateways(conn)]
+    g = gateways.get_gateway(conn, name)
     return None if g is None else views.gateway_json(g, pending.get(g.id, 0), lost.get(g.id, 0))
 
 
@@ -144,36 +151,36 @@ async def get_gateway(request: web.Request) -> web.Response:
 
 @requires('admin')
 async def enrol_gateway(request: web.Request) -> web.Response:
-    doc = await _json_body(request)
+    doc = await json_body(request)
     first_seq = doc.get('first_seq', 0)
     if not isinstance(first_seq, int) or isinstance(first_seq, bool):
         raise BadQuery('first_seq must be an integer')
     srv = server_of(request)
     g = await srv.db.write_tx(admin.enrol, actor(request), _text(doc, 'gateway'), _text(doc, 'public_key'),
-                              _text(doc, 'enterprise'), _text(doc, 'site'), first_seq, _now_ms())
+                              _text(doc, 'enterprise'), _text(doc, 'site'), first_seq, now_ms())
     srv.ingest.keys.forget(g.gateway)
     return json_response(views.gateway_json(g), 201)
 
 
 @requires('admin')
 async def revoke_gateway(request: web.Request) -> web.Response:
-    doc = await _json_body(request)
+    doc = await json_body(request)
     srv = server_of(request)
     name = request.match_info['gateway']
-    g = await srv.db.write_tx(admin.revoke, actor(request), name, _text(doc, 'reason'), _now_ms())
+    g = await srv.db.write_tx(admin.revoke, actor(request), name, _text(doc, 'reason'), now_ms())
     srv.ingest.keys.forget(name)
     return json_response(views.gateway_json(g))
 
 
 def _centres_view(conn, senders):
     out = []
-    for c in store.list_centres(conn):
+    for c in centres.list_centres(conn):
         sender = senders.get(c.name)
         out.append({
-            'name': c.name, 'url': c.url, 'cursor': c.cursor, 'backlog_frames': store.backlog(conn, c.cursor),
+            'name': c.name, 'url': c.url, 'cursor': c.cursor, 'backlog_frames': centres.backlog(conn, c.cursor),
             'delivered': c.delivered, 'last_success_at': views.iso(c.last_success_at),
             'last_error': c.last_error, 'last_error_at': views.iso(c.last_error_at),
-            'refused_frames': len(store.fanout_rejects(conn, c.name)),
+            'refused_frames': len(centres.fanout_rejects(conn, c.name)),
             'configured': sender is not None, 'sender': sender.status() if sender else None,
         })
     return out
@@ -188,29 +195,29 @@ async def list_centres(request: web.Request) -> web.Response:
 
 @requires('operator')
 async def list_rejects(request: web.Request) -> web.Response:
-    rows = await server_of(request).db.read(store.fanout_rejects, request.match_info['centre'])
+    rows = await server_of(request).db.read(centres.fanout_rejects, request.match_info['centre'])
     return json_response({'rejects': [dict(r, at=views.iso(r['at'])) for r in rows]})
 
 
 @requires('admin')
 async def add_token(request: web.Request) -> web.Response:
-    doc = await _json_body(request)
+    doc = await json_body(request)
     token = await server_of(request).db.write_tx(admin.add_token, actor(request), _text(doc, 'name'),
-                                                 _text(doc, 'role'), _now_ms())
+                                                 _text(doc, 'role'), now_ms())
     return json_response({'name': doc['name'], 'role': doc['role'], 'token': token}, 201)
 
 
 @requires('admin')
 async def revoke_token(request: web.Request) -> web.Response:
     srv = server_of(request)
-    await srv.db.write_tx(admin.revoke_token, actor(request), request.match_info['name'], _now_ms())
+    await srv.db.write_tx(admin.revoke_token, actor(request), request.match_info['name'], now_ms())
     srv.tokens.clear()
     return json_response({'revoked': request.match_info['name']})
 
 
 @requires('admin')
 async def list_tokens(request: web.Request) -> web.Response:
-    rows = await server_of(request).db.read(store.list_tokens)
+    rows = await server_of(request).db.read(tokens.list_tokens)
     return json_response({'tokens': [dict(r, created_at=views.iso(r['created_at']),
                                           revoked_at=views.iso(r['revoked_at'])) for r in rows]})
 
@@ -218,11 +225,13 @@ async def list_tokens(request: web.Request) -> web.Response:
 @requires('admin')
 async def get_audit(request: web.Request) -> web.Response:
     limit = views.parse_int('limit', request.query.get('limit', '1000'), 1, MAX_LIMIT)
-    rows = await server_of(request).db.read(store.audit_log, limit)
+    rows = await server_of(request).db.read(tokens.audit_log, limit)
     return json_response({'audit': [dict(r, at=views.iso(r['at'])) for r in rows]})
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_post('/api/v1/frames', post_frame)
+    router.add_get('/api/v1/health', health)
     router.add_get('/api/v1/records', get_records)
     router.add_get('/api/v1/records/{gateway}/{seq}/proof', get_record_proof)
     router.add_post('/api/v1/fingerprints/verify', verify_fingerprint)

@@ -12,11 +12,13 @@ import logging
 import sys
 import time
 
-from server import admin, store
+from server import admin
 from server.config import ConfigError, ServerConfig, load
 from server.db import Connection, DatabaseError, DatabaseURL
+from server.store import StoreError, gateways, tokens
+from server.views import gateway_json
 
-ERRORS = (ConfigError, DatabaseError, store.StoreError)
+ERRORS = (ConfigError, DatabaseError, StoreError)
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
@@ -66,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     conn = _connect(args)
-    print('schema is at version %d' % conn.one('SELECT max(version) FROM schema_version')[0])
+    print('schema is at version %d' % conn.schema_version())
     return 0
 
 
@@ -76,7 +78,7 @@ def _read_key(text: str) -> str | bytes:
             with open(text[1:], 'rb') as f:
                 return f.read()
         except OSError as e:
-            raise store.StoreError('cannot read %s: %s' % (text[1:], e.strerror))
+            raise StoreError('cannot read %s: %s' % (text[1:], e.strerror))
     return text
 
 
@@ -89,10 +91,9 @@ def cmd_gateways_add(args: argparse.Namespace) -> int:
 
 
 def cmd_gateways_list(args: argparse.Namespace) -> int:
-    from server.views import gateway_json
     conn = _connect(args)
-    pending, lost = store.pending_counts(conn), store.lost_counts(conn)
-    rows = [gateway_json(g, pending.get(g.id, 0), lost.get(g.id, 0)) for g in store.list_gateways(conn)]
+    pending, lost = gateways.pending_counts(conn), gateways.lost_counts(conn)
+    rows = [gateway_json(g, pending.get(g.id, 0), lost.get(g.id, 0)) for g in gateways.list_gateways(conn)]
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
@@ -120,7 +121,7 @@ def cmd_tokens_add(args: argparse.Namespace) -> int:
 
 
 def cmd_tokens_list(args: argparse.Namespace) -> int:
-    for t in store.list_tokens(_connect(args)):
+    for t in tokens.list_tokens(_connect(args)):
         print('%-24s %-9s %s' % (t['name'], t['role'], 'revoked' if t['revoked_at'] else 'active'))
     return 0
 
@@ -133,7 +134,7 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    for e in store.audit_log(_connect(args), args.limit):
+    for e in tokens.audit_log(_connect(args), args.limit):
         print(json.dumps(e, ensure_ascii=False, sort_keys=True))
     return 0
 

@@ -1,8 +1,10 @@
 """Database connections for the ingest server: SQLite (default) or PostgreSQL.
 
-One schema, written once per engine, applied by numbered migrations.  SQL in
-server/store.py is written with `?` placeholders and the SQL both engines share
-(ON CONFLICT ... DO NOTHING, RETURNING); `Connection.sql` adapts it.
+One schema (server/store/schema.py), rendered for each engine and applied by
+numbered migrations.  SQL in server/store/ is written with `?` placeholders and
+the SQL both engines share (ON CONFLICT ... DO NOTHING, RETURNING);
+`Connection.sql` adapts it.  Rows come back as named tuples: read them by
+column name (give computed columns a name with AS).
 
 SQLite runs in WAL mode with synchronous=FULL: a commit is on disk before the
 server acknowledges it (docs/server.md, "Durability").
@@ -12,224 +14,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import namedtuple
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from server.store import schema
+
 
 class DatabaseError(Exception):
     """The database URL is unusable or the database cannot be opened."""
-
-
-SQLITE_MIGRATIONS: list[list[str]] = [
-    [
-        """CREATE TABLE gateways (
-            id INTEGER PRIMARY KEY,
-            gateway TEXT NOT NULL UNIQUE,
-            public_key BLOB NOT NULL,
-            enterprise TEXT NOT NULL,
-            site TEXT NOT NULL,
-            enrolled_at INTEGER NOT NULL,
-            revoked_at INTEGER,
-            revoke_reason TEXT,
-            ack INTEGER NOT NULL,
-            last_seq INTEGER NOT NULL,
-            frames INTEGER NOT NULL DEFAULT 0,
-            records INTEGER NOT NULL DEFAULT 0,
-            last_frame_at INTEGER,
-            signature_failures INTEGER NOT NULL DEFAULT 0,
-            last_signature_failure_at INTEGER,
-            rejected_frames INTEGER NOT NULL DEFAULT 0,
-            conflicts INTEGER NOT NULL DEFAULT 0
-        )""",
-        """CREATE TABLE pending_ranges (
-            gw INTEGER NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL,
-            PRIMARY KEY (gw, first)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE frames (
-            id INTEGER PRIMARY KEY,
-            gw INTEGER NOT NULL REFERENCES gateways(id),
-            fingerprint BLOB NOT NULL UNIQUE,
-            root BLOB NOT NULL,
-            seq_first INTEGER NOT NULL,
-            seq_last INTEGER NOT NULL,
-            new_records INTEGER NOT NULL,
-            received_at INTEGER NOT NULL,
-            raw BLOB NOT NULL
-        )""",
-        "CREATE INDEX frames_gw_root ON frames (gw, root)",
-        """CREATE TABLE records (
-            gw INTEGER NOT NULL,
-            seq INTEGER NOT NULL,
-            code TEXT NOT NULL,
-            ts_ms INTEGER NOT NULL,
-            mantissa INTEGER,
-            fvalue REAL,
-            exp INTEGER NOT NULL,
-            flags INTEGER NOT NULL,
-            unit TEXT NOT NULL,
-            frame INTEGER NOT NULL,
-            idx INTEGER NOT NULL,
-            PRIMARY KEY (gw, seq)
-        ) WITHOUT ROWID""",
-        "CREATE INDEX records_code_time ON records (code, ts_ms)",
-        """CREATE TABLE conflicts (
-            id INTEGER PRIMARY KEY,
-            gw INTEGER NOT NULL, seq INTEGER NOT NULL, frame INTEGER NOT NULL, at INTEGER NOT NULL
-        )""",
-        """CREATE TABLE centres (
-            name TEXT PRIMARY KEY,
-            url TEXT NOT NULL,
-            cursor INTEGER NOT NULL,
-            delivered INTEGER NOT NULL DEFAULT 0,
-            last_success_at INTEGER,
-            last_error TEXT,
-            last_error_at INTEGER
-        )""",
-        """CREATE TABLE fanout_rejects (
-            id INTEGER PRIMARY KEY,
-            centre TEXT NOT NULL, frame INTEGER NOT NULL, status INTEGER NOT NULL,
-            error TEXT NOT NULL, detail TEXT NOT NULL, at INTEGER NOT NULL
-        )""",
-        """CREATE TABLE tokens (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            role TEXT NOT NULL,
-            token_hash BLOB NOT NULL UNIQUE,
-            created_at INTEGER NOT NULL,
-            revoked_at INTEGER
-        )""",
-        """CREATE TABLE audit (
-            id INTEGER PRIMARY KEY,
-            at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
-            target TEXT NOT NULL, detail TEXT NOT NULL
-        )""",
-    ],
-    [
-        # sequence numbers a gateway declared lost (frames with skips, docs/protocol.md §4)
-        """CREATE TABLE lost_ranges (
-            gw INTEGER NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL,
-            PRIMARY KEY (gw, first)
-        ) WITHOUT ROWID""",
-    ],    [
-        # accounting (docs/accounting.md): scenarios bound to meters, user and measured factor records
-        """CREATE TABLE accounting_scenarios (
-            name TEXT PRIMARY KEY, doc TEXT NOT NULL, version INTEGER NOT NULL, updated_at INTEGER NOT NULL
-        )""",
-        """CREATE TABLE accounting_factors (
-            id TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL, added_at INTEGER NOT NULL,
-            PRIMARY KEY (id, version)
-        )""",
-        """CREATE TABLE accounting_results (
-            scenario TEXT NOT NULL, period TEXT NOT NULL, doc TEXT NOT NULL, computed_at INTEGER NOT NULL,
-            PRIMARY KEY (scenario, period)
-        )""",
-    ],
-]
-
-POSTGRES_MIGRATIONS: list[list[str]] = [
-    [
-        """CREATE TABLE gateways (
-            id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-            gateway TEXT NOT NULL UNIQUE,
-            public_key BYTEA NOT NULL,
-            enterprise TEXT NOT NULL,
-            site TEXT NOT NULL,
-            enrolled_at BIGINT NOT NULL,
-            revoked_at BIGINT,
-            revoke_reason TEXT,
-            ack BIGINT NOT NULL,
-            last_seq BIGINT NOT NULL,
-            frames BIGINT NOT NULL DEFAULT 0,
-            records BIGINT NOT NULL DEFAULT 0,
-            last_frame_at BIGINT,
-            signature_failures BIGINT NOT NULL DEFAULT 0,
-            last_signature_failure_at BIGINT,
-            rejected_frames BIGINT NOT NULL DEFAULT 0,
-            conflicts BIGINT NOT NULL DEFAULT 0
-        )""",
-        """CREATE TABLE pending_ranges (
-            gw BIGINT NOT NULL, first BIGINT NOT NULL, last BIGINT NOT NULL,
-            PRIMARY KEY (gw, first)
-        )""",
-        """CREATE TABLE frames (
-            id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-            gw BIGINT NOT NULL REFERENCES gateways(id),
-            fingerprint BYTEA NOT NULL UNIQUE,
-            root BYTEA NOT NULL,
-            seq_first BIGINT NOT NULL,
-            seq_last BIGINT NOT NULL,
-            new_records BIGINT NOT NULL,
-            received_at BIGINT NOT NULL,
-            raw BYTEA NOT NULL
-        )""",
-        "CREATE INDEX frames_gw_root ON frames (gw, root)",
-        """CREATE TABLE records (
-            gw BIGINT NOT NULL,
-            seq BIGINT NOT NULL,
-            code TEXT NOT NULL,
-            ts_ms BIGINT NOT NULL,
-            mantissa BIGINT,
-            fvalue DOUBLE PRECISION,
-            exp INTEGER NOT NULL,
-            flags INTEGER NOT NULL,
-            unit TEXT NOT NULL,
-            frame BIGINT NOT NULL,
-            idx INTEGER NOT NULL,
-            PRIMARY KEY (gw, seq)
-        )""",
-        "CREATE INDEX records_code_time ON records (code, ts_ms)",
-        """CREATE TABLE conflicts (
-            id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-            gw BIGINT NOT NULL, seq BIGINT NOT NULL, frame BIGINT NOT NULL, at BIGINT NOT NULL
-        )""",
-        """CREATE TABLE centres (
-            name TEXT PRIMARY KEY,
-            url TEXT NOT NULL,
-            cursor BIGINT NOT NULL,
-            delivered BIGINT NOT NULL DEFAULT 0,
-            last_success_at BIGINT,
-            last_error TEXT,
-            last_error_at BIGINT
-        )""",
-        """CREATE TABLE fanout_rejects (
-            id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-            centre TEXT NOT NULL, frame BIGINT NOT NULL, status INTEGER NOT NULL,
-            error TEXT NOT NULL, detail TEXT NOT NULL, at BIGINT NOT NULL
-        )""",
-        """CREATE TABLE tokens (
-            id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            role TEXT NOT NULL,
-            token_hash BYTEA NOT NULL UNIQUE,
-            created_at BIGINT NOT NULL,
-            revoked_at BIGINT
-        )""",
-        """CREATE TABLE audit (
-            id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-            at BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
-            target TEXT NOT NULL, detail TEXT NOT NULL
-        )""",
-    ],
-    [
-        """CREATE TABLE lost_ranges (
-            gw BIGINT NOT NULL, first BIGINT NOT NULL, last BIGINT NOT NULL,
-            PRIMARY KEY (gw, first)
-        )""",
-    ],    [
-        """CREATE TABLE accounting_scenarios (
-            name TEXT PRIMARY KEY, doc TEXT NOT NULL, version BIGINT NOT NULL, updated_at BIGINT NOT NULL
-        )""",
-        """CREATE TABLE accounting_factors (
-            id TEXT NOT NULL, version BIGINT NOT NULL, doc TEXT NOT NULL, added_at BIGINT NOT NULL,
-            PRIMARY KEY (id, version)
-        )""",
-        """CREATE TABLE accounting_results (
-            scenario TEXT NOT NULL, period TEXT NOT NULL, doc TEXT NOT NULL, computed_at BIGINT NOT NULL,
-            PRIMARY KEY (scenario, period)
-        )""",
-    ],
-]
 
 
 @dataclass(frozen=True)
@@ -298,11 +92,20 @@ class Connection:
     def execute(self, text: str, params: Sequence[Any] = ()) -> Any:
         return self._conn.execute(self.sql(text), params)
 
-    def query(self, text: str, params: Sequence[Any] = ()) -> list[tuple]:
-        return list(self._conn.execute(self.sql(text), params).fetchall())
+    def query(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row, as named tuples (row.column)."""
+        cur = self._conn.execute(self.sql(text), params)
+        rows = cur.fetchall()
+        if not rows:
+            return []
+        make = _row_type(cur.description)._make
+        return [make(r) for r in rows]
 
-    def one(self, text: str, params: Sequence[Any] = ()) -> tuple | None:
-        return self._conn.execute(self.sql(text), params).fetchone()
+    def one(self, text: str, params: Sequence[Any] = ()) -> Any | None:
+        """The first row as a named tuple, or None."""
+        cur = self._conn.execute(self.sql(text), params)
+        row = cur.fetchone()
+        return None if row is None else _row_type(cur.description)._make(row)
 
     def executemany(self, text: str, rows: Iterable[Sequence[Any]]) -> int:
         """Run text for every row; returns how many rows it changed."""
@@ -346,23 +149,50 @@ class Connection:
 
     def migrate(self) -> int:
         """Apply missing migrations; returns the schema version."""
-        migrations = SQLITE_MIGRATIONS if self.engine == 'sqlite' else POSTGRES_MIGRATIONS
+        latest = len(schema.MIGRATIONS)
         self.execute('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)')
-        row = self.one('SELECT max(version) FROM schema_version')
-        current = row[0] if row and row[0] is not None else 0
-        if current > len(migrations):
-            raise DatabaseError('database schema version %d is newer than this Tanji (%d)' % (current, len(migrations)))
-        for version in range(current + 1, len(migrations) + 1):
+        current = self.schema_version()
+        if current > latest:
+            raise DatabaseError('database schema version %d is newer than this Tanji (%d)' % (current, latest))
+        for version in range(current + 1, latest + 1):
             self.begin()
             try:
-                for statement in migrations[version - 1]:
+                for statement in schema.statements(self.engine, version):
                     self.execute(statement)
                 self.execute('INSERT INTO schema_version (version) VALUES (?)', (version,))
                 self.commit()
             except Exception:
                 self.rollback()
                 raise
-        return len(migrations)
+        return latest
+
+    def schema_version(self) -> int:
+        row = self.one('SELECT max(version) AS version FROM schema_version')
+        return row.version if row and row.version is not None else 0
+
+    def columns(self) -> dict[str, tuple[str, ...]]:
+        """Every table of the database with its column names in order (schema_version left out)."""
+        if self.engine == 'sqlite':
+            names = [r.name for r in self.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            return {n: tuple(c.name for c in self.query('PRAGMA table_info(%s)' % n))
+                    for n in names if n != 'schema_version'}
+        out: dict[str, list[str]] = {}
+        for r in self.query("SELECT table_name, column_name FROM information_schema.columns "
+                            "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"):
+            if r.table_name != 'schema_version':
+                out.setdefault(r.table_name, []).append(r.column_name)
+        return {n: tuple(c) for n, c in out.items()}
+
+
+_ROW_TYPES: dict[tuple[str, ...], Any] = {}
+
+
+def _row_type(description) -> Any:
+    names = tuple(d[0] for d in description)
+    kind = _ROW_TYPES.get(names)
+    if kind is None:
+        kind = _ROW_TYPES[names] = namedtuple('Row', names, rename=True)
+    return kind
 
 
 class ConnectionPool:

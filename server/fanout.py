@@ -22,7 +22,7 @@ import time
 
 import aiohttp
 
-from server import store
+from server.store import centres, frames
 from server.config import Downstream, ServerConfig
 from server.dbthreads import DatabaseThreads
 from shared.delivery import exchange
@@ -56,7 +56,7 @@ class CentreSender:
                 'last_error': self.last_error or None}
 
     async def start(self) -> None:
-        row = await self.db.write_tx(store.ensure_centre, self.centre.name, self.centre.url, self.centre.from_start)
+        row = await self.db.write_tx(centres.ensure_centre, self.centre.name, self.centre.url, self.centre.from_start)
         self.cursor = row.cursor
         self._task = asyncio.create_task(self._run(), name='tanji-fanout-%s' % self.centre.name)
 
@@ -80,7 +80,7 @@ class CentreSender:
 
     async def _save(self, delivered: int) -> None:
         if delivered:
-            await self.db.write_tx(store.advance_centre, self.centre.name, self.cursor, delivered, _now_ms())
+            await self.db.write_tx(centres.advance_centre, self.centre.name, self.cursor, delivered, _now_ms())
 
     async def _deliver(self, session: aiohttp.ClientSession, frame_id: int, raw: bytes) -> None:
         """Returns once the centre has the frame or has refused it for good."""
@@ -97,7 +97,7 @@ class CentreSender:
                 self.refused += 1
                 self.last_error = '%s %s: %s' % (outcome.status, outcome.error, outcome.detail)
                 log.warning('ALARM centre %s refused frame %d: %s', self.centre.name, frame_id, self.last_error)
-                await self.db.write_tx(store.add_fanout_reject, self.centre.name, frame_id, outcome.status,
+                await self.db.write_tx(centres.add_fanout_reject, self.centre.name, frame_id, outcome.status,
                                        outcome.error, outcome.detail, _now_ms())
                 return
             if outcome.kind == exchange.BUSY and outcome.retry_after is not None:
@@ -108,7 +108,7 @@ class CentreSender:
             self.last_error = '%s %s' % (outcome.status or '', outcome.error or outcome.detail)
             if self.backoff.failures == 1:
                 log.warning('centre %s: %s; retrying with backoff', self.centre.name, self.last_error.strip())
-                await self.db.write_tx(store.note_centre_error, self.centre.name, self.last_error.strip(), _now_ms())
+                await self.db.write_tx(centres.note_centre_error, self.centre.name, self.last_error.strip(), _now_ms())
             self.state = 'backoff'
             self.retry_at = time.monotonic() + wait
             await asyncio.sleep(wait)
@@ -117,8 +117,8 @@ class CentreSender:
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
-                frames = await self.db.read(store.frames_after, self.cursor, READ_BATCH)
-                if not frames:
+                batch = await self.db.read(frames.frames_after, self.cursor, READ_BATCH)
+                if not batch:
                     self.state = 'idle'
                     self.new_data.clear()
                     try:
@@ -128,7 +128,7 @@ class CentreSender:
                     continue
                 delivered, saved_at = 0, time.monotonic()
                 try:
-                    for frame_id, raw in frames:
+                    for frame_id, raw in batch:
                         await self._deliver(session, frame_id, raw)
                         self.cursor = frame_id
                         delivered += 1

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
-from server import store
+from server.store import frames, gateways
 from server.config import ServerConfig
 from server.dbthreads import DatabaseThreads
 from shared.codec import frame as framing
@@ -69,7 +69,7 @@ class GatewayKeys:
             return hit
         if hit is None and now - self._missing_at.get(gateway, -1e9) < 1.0:
             return None
-        row = await self.db.read(store.get_gateway, gateway)
+        row = await self.db.read(gateways.get_gateway, gateway)
         if row is None:
             self._cache.pop(gateway, None)
             if len(self._missing_at) > 10_000:
@@ -92,7 +92,7 @@ class Ingest:
         self.config = config
         self.wall_clock = wall_clock
         self.keys = GatewayKeys(db)
-        self._queue: deque[tuple[store.Incoming, asyncio.Future]] = deque()
+        self._queue: deque[tuple[frames.Incoming, asyncio.Future]] = deque()
         self._queued_records = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -154,30 +154,30 @@ class Ingest:
             valid = await asyncio.get_running_loop().run_in_executor(self._verifier, frame.verify, gateway.key)
         if not valid:
             self.counters['rejected'] += 1
-            await self.db.write_tx(store.note_signature_failure, gateway.id, int(self.wall_clock() * 1000))
+            await self.db.write_tx(gateways.note_signature_failure, gateway.id, int(self.wall_clock() * 1000))
             raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s' % frame.gateway_id)
         try:
             self._check_time(frame)
         except Rejected:
             self.counters['rejected'] += 1
-            await self.db.write_tx(store.note_rejected_frame, gateway.id)
+            await self.db.write_tx(gateways.note_rejected_frame, gateway.id)
             raise
         n = len(frame.records)
         if self._queued_records and self._queued_records + n > self.config.max_queue_records:
             self.counters['rejected'] += 1
             raise Rejected('busy', 'the centre is catching up with its disk; retry later', retry_after=2)
-        item = store.Incoming(frame, bytes(raw), frame.fingerprint(), int(self.wall_clock() * 1000))
+        item = frames.Incoming(frame, bytes(raw), frame.fingerprint(), int(self.wall_clock() * 1000))
         future = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         self._queued_records += n
         self._wake.set()
-        result: store.Stored = await future
+        result: frames.Stored = await future
         if result.error is not None:
             self.keys.forget(frame.gateway_id)
             raise Rejected(result.error, result.detail)
         return result.ack
 
-    def _take_batch(self) -> list[tuple[store.Incoming, asyncio.Future]]:
+    def _take_batch(self) -> list[tuple[frames.Incoming, asyncio.Future]]:
         batch, records = [], 0
         while self._queue and (not batch or records + len(self._queue[0][0].frame.records) <= MAX_BATCH_RECORDS):
             item = self._queue.popleft()
@@ -193,7 +193,7 @@ class Ingest:
                 batch = self._take_batch()
                 n = sum(len(item.frame.records) for item, _ in batch)
                 try:
-                    results = await self.db.write(store.store_frames, [item for item, _ in batch])
+                    results = await self.db.write(frames.store_frames, [item for item, _ in batch])
                 except Exception as e:
                     log.error('storing %d frames failed: %s', len(batch), e)
                     for _, future in batch:

@@ -161,3 +161,7 @@ def document() -> dict:
 
 async def serve(request: web.Request) -> web.Response:
     return web.json_response(document())
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get('/api/v1/openapi.json', serve)

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from server import store
+from server.store import frames, gateways
 from server.db import Connection
 from server.views import iso
 from shared.codec import frame as framing
 from shared.codec import sm2
 
 
-def _stored_frame_valid(row: store.FrameRow, key: sm2.PublicKey) -> framing.Frame | None:
+def _stored_frame_valid(row: frames.FrameRow, key: sm2.PublicKey) -> framing.Frame | None:
     try:
         decoded = framing.decode(row.raw)
     except framing.FrameError:
@@ -29,14 +29,14 @@ def _stored_frame_valid(row: store.FrameRow, key: sm2.PublicKey) -> framing.Fram
 
 
 def check_frame(conn: Connection, decoded: framing.Frame) -> dict[str, Any]:
-    gw = store.get_gateway(conn, decoded.gateway_id)
+    gw = gateways.get_gateway(conn, decoded.gateway_id)
     fp = decoded.fingerprint()
     out: dict[str, Any] = {'gateway': decoded.gateway_id, 'fingerprint': fp.hex(),
                            'seq_first': decoded.seq_first, 'seq_last': decoded.seq_last}
     if gw is None:
         return dict(out, match=False, reason='unknown_gateway', signature_valid=None, stored=False)
     signature_valid = decoded.verify(sm2.PublicKey(gw.public_key))
-    row = store.frame_by_fingerprint(conn, fp)
+    row = frames.frame_by_fingerprint(conn, fp)
     stored = row is not None and row.gateway == decoded.gateway_id
     out.update(signature_valid=signature_valid, stored=stored)
     if stored:
@@ -53,20 +53,20 @@ def check_record(conn: Connection, gateway: str, record: framing.Record, index: 
     out: dict[str, Any] = {'gateway': gateway, 'seq': record.seq, 'root': root.hex()}
     if not framing.verify_record_proof(gateway, record, index, size, path, root):
         return dict(out, match=False, reason='proof_mismatch')
-    gw = store.get_gateway(conn, gateway)
+    gw = gateways.get_gateway(conn, gateway)
     if gw is None:
         return dict(out, match=False, reason='unknown_gateway')
     key = sm2.PublicKey(gw.public_key)
-    for row in store.frames_by_root(conn, gateway, root):
+    for row in frames.frames_by_root(conn, gateway, root):
         decoded = _stored_frame_valid(row, key)
         if decoded is None:
             return dict(out, match=False, reason='stored_frame_invalid', frame=row.fingerprint.hex())
         if len(decoded.records) != size or decoded.seq_first + index != record.seq:
             continue
-        held = store.get_record(conn, gateway, record.seq)
+        held = frames.get_record(conn, gateway, record.seq)
         if held is None:
             return dict(out, match=False, reason='not_stored')
-        if not store.same_record(held.record(), record):
+        if not frames.same_record(held.record(), record):
             return dict(out, match=False, reason='differs_from_stored', frame=row.fingerprint.hex())
         return dict(out, match=True, reason='ok', frame=row.fingerprint.hex(), received_at=iso(row.received_at))
     return dict(out, match=False, reason='not_stored')
@@ -74,12 +74,12 @@ def check_record(conn: Connection, gateway: str, record: framing.Record, index: 
 
 def record_proof(conn: Connection, gateway: str, seq: int) -> dict[str, Any] | None:
     """Everything a third party needs to check one stored record without trusting us."""
-    held = store.get_record(conn, gateway, seq)
+    held = frames.get_record(conn, gateway, seq)
     if held is None:
         return None
-    row = store.get_frame(conn, held.frame)
+    row = frames.get_frame(conn, held.frame)
     decoded = framing.decode(row.raw)
-    gw = store.get_gateway(conn, gateway)
+    gw = gateways.get_gateway(conn, gateway)
     path = decoded.proof(held.idx)
     return {
         'proof': {'index': held.idx, 'size': len(decoded.records), 'path': [h.hex() for h in path],

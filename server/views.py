@@ -6,13 +6,11 @@ import datetime as dt
 import re
 from typing import Any
 
-from server import store
-from shared.codec import decimals
+from server.http import BadQuery
+from server.store.frames import RecordRow
+from server.store.gateways import Gateway
+from shared.codec import flags as quality
 from shared.codec import frame as framing
-
-
-class BadQuery(ValueError):
-    """A query parameter that cannot be used; the message names it."""
 
 
 def iso(ms: int | None) -> str | None:
@@ -51,20 +49,12 @@ def parse_int(name: str, text: str, lo: int, hi: int) -> int:
     return value
 
 
-def value_text(mantissa: int | None, fvalue: float | None, exp: int) -> str | None:
-    if mantissa is not None:
-        return decimals.format(mantissa, exp)
-    if fvalue is not None:
-        return repr(fvalue)
-    return None
-
-
-def record_json(r: store.RecordRow) -> dict[str, Any]:
+def record_json(r: RecordRow) -> dict[str, Any]:
     """A stored record: exact value text for people, the signed leaf fields for verifiers."""
     return {
         'gateway': r.gateway, 'seq': r.seq, 'code': r.code, 'time': iso(r.ts_ms), 'ts_ms': r.ts_ms,
-        'value': value_text(r.mantissa, r.fvalue, r.exp), 'unit': r.unit,
-        'flags': r.flags, 'flag_names': framing.flag_names(r.flags),
+        'value': r.record().value_text() or None, 'unit': r.unit,
+        'flags': r.flags, 'flag_names': quality.flag_names(r.flags),
         'mantissa': r.mantissa, 'float': r.fvalue, 'exp': r.exp if r.mantissa is not None else 0,
         'frame': r.fingerprint.hex(),
     }
@@ -99,7 +89,7 @@ def record_from_json(doc: Any) -> framing.Record:
     return framing.Record(integer('seq'), code, integer('ts_ms'), value, exp, integer('flags', 0))
 
 
-def gateway_json(g: store.Gateway, beyond_gap: int = 0, declared_lost: int = 0) -> dict[str, Any]:
+def gateway_json(g: Gateway, beyond_gap: int = 0, declared_lost: int = 0) -> dict[str, Any]:
     return {
         'gateway': g.gateway, 'enterprise': g.enterprise, 'site': g.site,
         'public_key': g.public_key.hex(), 'enrolled_at': iso(g.enrolled_at),

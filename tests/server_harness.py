@@ -16,6 +16,7 @@ from server.app import make_app
 from server.config import Downstream, ServerConfig
 from server.db import Connection, DatabaseURL
 from shared.codec import frame, sm2
+from shared.codec import flags
 
 CODES = (ENERGY, POWER, COAL)
 
@@ -32,7 +33,7 @@ class Gateway:
         code = CODES[seq % 3]
         ts = self.t0_ms + seq * 1000
         if code == POWER and seq % 7 == 1:
-            return frame.Record(seq, code, ts, None, 0, frame.FLAG_MISSING)
+            return frame.Record(seq, code, ts, None, 0, flags.FLAG_MISSING)
         if code == POWER:
             return frame.Record(seq, code, ts, 4000 + seq % 500, -1, 0)
         return frame.Record(seq, code, ts, 10_000_000 + seq * 17, -2 if code == ENERGY else -3, 0)

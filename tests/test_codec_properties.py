@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from portable_helpers import ENERGY, POWER, T0, UNITS, sample_records
 from shared.codec import frame, mp, sm2, umsgpack
+from shared.codec.flags import FLAG_MISSING
 
 KEY = sm2.PrivateKey.generate()
 GOOD = frame.encode('GW-FUZZ', sample_records(12), UNITS, KEY.sign)
@@ -81,7 +82,7 @@ def test_any_valid_batch_round_trips(rows, s0: int) -> None:
     recs = []
     for i, (code, dt, value, exp, flags) in enumerate(rows):
         if value is None and not flags:
-            flags = frame.FLAG_MISSING
+            flags = FLAG_MISSING
         recs.append(frame.Record(s0 + i, code, T0 + dt, value, exp if isinstance(value, int) else 0, flags))
     f = frame.decode(frame.encode('GW-P', recs, UNITS, KEY.sign))
     assert f.verify(KEY.public_key)

@@ -15,7 +15,7 @@ from hardware.line import PtyLine
 from hardware.profiles import Profile
 from hardware.sim_dlt645 import Dlt645Bus, SimDlt645Meter
 from shared import civil
-from shared.codec.frame import FLAG_MISSING
+from shared.codec.flags import FLAG_MISSING
 from tests.acquisition_helpers import ListSink, PtyPair, bus, clock, run_for
 
 ENERGY = 0x00010000

@@ -14,7 +14,7 @@ from hardware.faults import Faults
 from hardware.line import PtyLine
 from hardware.profiles import Profile
 from hardware.sim_dlt645 import Dlt645Bus, SimDlt645Meter
-from shared.codec.frame import FLAG_MISSING, FLAG_RESET, FLAG_ROLLOVER, FLAG_SUSPECT
+from shared.codec.flags import FLAG_MISSING, FLAG_RESET, FLAG_ROLLOVER, FLAG_SUSPECT
 from tests.acquisition_helpers import ListSink, bus, clock, run_for
 
 ENERGY = 0x00010000

@@ -14,7 +14,7 @@ from firmware.sources.bus import BusRunner
 from hardware.line import PtyLine, TcpLine
 from hardware.profiles import Profile
 from hardware.sim_modbus import ModbusHandler, SimModbusDevice, SimRegister
-from shared.codec.frame import FLAG_INVALID, FLAG_MISSING
+from shared.codec.flags import FLAG_INVALID, FLAG_MISSING
 from tests.acquisition_helpers import ListSink, PtyPair, bus, clock, run_for
 
 pymodbus = pytest.importorskip('pymodbus')

@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO, run
 from independent_client import build_frame
 from shared.codec import frame, sm2
+from shared.codec import flags
 
 DOC = (REPO / 'docs' / 'protocol.md').read_text()
 VECTOR = json.loads((REPO / 'tests' / 'vectors' / 'frame_v1.json').read_text())
@@ -56,7 +57,7 @@ def test_independent_client_frames_are_accepted(tmp_path: Path, openssl: str) ->
     assert [(r.seq, r.ts_ms, r.value_text()) for r in f.records] == [
         (500, 1763884800000, '12345678.91'), (501, 1763884800250, '412.5'),
         (502, 1763884860000, '12345679.50'), (503, 1763884860250, ''), (504, 1763884859950, '413.0')]
-    assert f.records[3].flags == frame.FLAG_MISSING and f.records[4].flags == frame.FLAG_MANUAL
+    assert f.records[3].flags == flags.FLAG_MISSING and f.records[4].flags == flags.FLAG_MANUAL
     # a record changed after the root was computed is refused, although the signature is valid
     tampered = [list(r) for r in records]
     tampered[2][2] += 100

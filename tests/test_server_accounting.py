@@ -8,6 +8,7 @@ from portable_helpers import ENERGY, UNITS
 from shared import civil
 from shared.accounting.exact import Q
 from shared.codec import frame
+from shared.codec import flags
 
 DAY0 = (civil.days_from_civil(2026, 11, 1) * 86400 - 8 * 3600) * 1000     # 2026-11-01 00:00 Beijing
 # no grid factor is published for 2026 reporting yet: the operator records a provisional one
@@ -22,7 +23,7 @@ def _hourly_register(gw, hours: int) -> bytes:
     records = []
     for i in range(hours):
         if i == 30:
-            records.append(frame.Record(i, ENERGY, DAY0 + i * 3600000, None, 0, frame.FLAG_MISSING))
+            records.append(frame.Record(i, ENERGY, DAY0 + i * 3600000, None, 0, flags.FLAG_MISSING))
         else:
             records.append(frame.Record(i, ENERGY, DAY0 + i * 3600000, 100_000_000 + 5000 * i, -2, 0))
     return frame.encode(gw.id, records, UNITS, gw.key.sign)

@@ -182,7 +182,7 @@ async def test_revocation_from_the_command_line_is_honoured_by_a_running_server(
 
 async def test_busy_when_the_disk_queue_is_full(db_url):
     import server_harness
-    from server.app import SERVER
+    from server.http import SERVER
     h = await server_harness.start(db_url, max_queue_records=15)
     try:
         srv = h.server.app[SERVER]
@@ -206,7 +206,7 @@ async def test_busy_when_the_disk_queue_is_full(db_url):
 
 
 async def test_concurrent_uploads_share_group_commits(harness):
-    from server.app import SERVER
+    from server.http import SERVER
     gws = list(harness.gateways.values())
     jobs = [harness.post_frame(g.frame(i * 10, 10)) for g in gws for i in range(20)]
     results = await asyncio.gather(*jobs)

@@ -7,7 +7,9 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server import admin, store
+from server import admin
+from server.store import frames as store
+from server.store import gateways
 from server.db import Connection, DatabaseURL
 from server_harness import new_gateways
 from shared.codec import frame
@@ -51,7 +53,7 @@ def test_ack_and_storage_whatever_the_order(spans, batch):
     assert acks == sorted(acks)
     assert conn.one('SELECT count(*) FROM records')[0] == len(have)
     assert conn.one('SELECT conflicts FROM gateways')[0] == 0
-    g = store.get_gateway(conn, GW.id)
-    pending = store.pending_counts(conn).get(g.id, 0)
+    g = gateways.get_gateway(conn, GW.id)
+    pending = gateways.pending_counts(conn).get(g.id, 0)
     assert g.missing(pending) == (max(have) - expect) - len([s for s in have if s > expect])
     conn.close()

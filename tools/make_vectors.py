@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from shared.codec import decimals, frame, merkle, sm2, sm2_pure
+from shared.codec.flags import FLAG_MANUAL, FLAG_MISSING
 
 PATH = Path(__file__).resolve().parent.parent / 'tests' / 'vectors' / 'frame_v1.json'
 D = 0x3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8
@@ -21,9 +22,9 @@ UNITS = {'080420101001': 'kWh', '080420114001': 'kW', '080100201002': 't'}
 RECORDS = [
     [1000, '080420101001', 1763884800000, '12345678.91', 0],
     [1001, '080420114001', 1763884800250, '412.5', 0],
-    [1002, '080100201002', 1763884800500, '98765.432', frame.FLAG_MANUAL],
+    [1002, '080100201002', 1763884800500, '98765.432', FLAG_MANUAL],
     [1003, '080420101001', 1763884860000, '12345679.37', 0],
-    [1004, '080420114001', 1763884860250, None, frame.FLAG_MISSING],
+    [1004, '080420114001', 1763884860250, None, FLAG_MISSING],
 ]
 
 

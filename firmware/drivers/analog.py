@@ -15,7 +15,7 @@ is a decimal computed in integers.
 """
 
 from shared.codec import decimals
-from shared.codec.frame import FLAG_INVALID, FLAG_MISSING
+from shared.codec.flags import FLAG_INVALID, FLAG_MISSING
 
 OPEN_LOOP_MA = (36, -1)        # 3.6 mA
 UNDER_RANGE_MA = (38, -1)

@@ -9,7 +9,7 @@ the gateway's manual-entry journal beside the log (docs/drivers.md).
 
 from shared import civil
 from shared.codec import codes, decimals
-from shared.codec.frame import FLAG_MANUAL
+from shared.codec.flags import FLAG_MANUAL
 
 _MIN_MS = 946684800000          # 2000-01-01
 _MAX_MS = 4102444800000         # 2100-01-01

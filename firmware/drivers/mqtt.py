@@ -17,7 +17,7 @@ import json
 import struct
 
 from shared.codec import codes, decimals, mp
-from shared.codec.frame import FLAG_MISSING
+from shared.codec.flags import FLAG_MISSING
 
 CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 1, 2, 3, 4, 8, 9, 12, 13, 14
 CONNACK_REASONS = {1: 'unacceptable protocol version', 2: 'client id rejected', 3: 'server unavailable',

@@ -10,7 +10,7 @@ compute increments.
 """
 
 from shared.accounting.processing import increment
-from shared.codec.frame import FLAG_RESET
+from shared.codec.flags import FLAG_RESET
 
 
 class Tracker:

@@ -8,7 +8,7 @@ never the last good value with a new time.
 """
 
 from shared import units
-from shared.codec.frame import FLAG_INVALID, FLAG_MISSING
+from shared.codec.flags import FLAG_INVALID, FLAG_MISSING
 from firmware.lib import cumulative
 
 

@@ -10,6 +10,7 @@ explicit on both sides.  Portable.
 from firmware.lib import reading
 from shared.codec import codes as _codes
 from shared.codec import frame as framing
+from shared.codec import flags
 
 
 class Built:
@@ -93,7 +94,7 @@ def _frameable_cached(gateway_id, rec, unit, tables_version):
     """Whether a reading can go into a frame: the same checks as the encoder, with the
     code/unit check remembered per (code, unit)."""
     v, f = rec.value, rec.flags
-    if type(f) is not int or not 0 <= f <= framing.FLAGS_MAX:
+    if type(f) is not int or not 0 <= f <= flags.FLAGS_MAX:
         return False
     if v is None:
         if not f:

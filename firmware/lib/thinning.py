@@ -18,10 +18,11 @@ about to be thinned, it returns the predicate keep(seq, payload).
 
 from firmware.lib import reading
 from shared.codec import frame, mp
+from shared.codec.flags import FLAG_MANUAL, FLAG_RESET, FLAG_ROLLOVER
 
 REGISTER = 1
 INSTANT = (3, 12, 13, 14)
-ALWAYS_FLAGS = frame.FLAG_MANUAL | frame.FLAG_ROLLOVER | frame.FLAG_RESET
+ALWAYS_FLAGS = FLAG_MANUAL | FLAG_ROLLOVER | FLAG_RESET
 DAY_MS = 86400000
 HOUR_MS = 3600000
 

@@ -14,7 +14,7 @@
 
 from shared import civil
 from shared.accounting.exact import ONE, Q, ZERO
-from shared.codec.frame import FLAG_INVALID, FLAG_MISSING, FLAG_RESET, FLAG_ROLLOVER, FLAG_SUSPECT
+from shared.codec.flags import FLAG_INVALID, FLAG_MISSING, FLAG_RESET, FLAG_ROLLOVER, FLAG_SUSPECT
 
 NOT_MEASURED = FLAG_MISSING | FLAG_INVALID
 

@@ -8,6 +8,7 @@ import sys
 from typing import Any, BinaryIO
 
 from shared.codec import codes, decimals, frame, sm2
+from shared.codec import flags
 
 
 class UsageError(Exception):
@@ -99,7 +100,7 @@ def _parse_flags(value: Any, where: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, list):
-        names = dict((name, bit) for bit, name in frame.FLAG_NAMES)
+        names = dict((name, bit) for bit, name in flags.FLAG_NAMES)
         out = 0
         for name in value:
             if name not in names:
@@ -190,7 +191,7 @@ def frame_to_json(f: frame.Frame, lang: str) -> dict:
                    'unit': unit, 'exponent': exp} for c, exp, unit in f.codes],
         'records': [{'seq': r.seq, 'code': r.code, 'time': _iso(r.ts_ms),
                      'value': r.value_text() if r.value is not None else None,
-                     'unit': f.unit_of(r.code), 'flags': frame.flag_names(r.flags)}
+                     'unit': f.unit_of(r.code), 'flags': flags.flag_names(r.flags)}
                     for r in f.records],
     }
 

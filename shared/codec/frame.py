@@ -27,27 +27,12 @@ msgpack of [gw, seq, code, time_ms, value, exponent, flags].
 
 from shared.codec import codes as _codes
 from shared.codec import decimals, merkle, mp
+from shared.codec.flags import FLAGS_MAX
 from shared.codec.sm3 import sm3
 
 VERSION = 1
 SIGNATURE_SIZE = 64
 
-# Quality flags (16 bits); docs/protocol.md §4.
-FLAG_MISSING = 0x0001      # no reading: the meter did not answer or the reply was unusable
-FLAG_INVALID = 0x0002      # outside the instrument's range or the 2x-monthly rule (seed 001 §8.1)
-FLAG_ESTIMATED = 0x0004    # filled by interpolation, not measured (seed 001 §12.4)
-FLAG_MANUAL = 0x0008       # entered by a person (seed 001 §6.2)
-FLAG_ROLLOVER = 0x0010     # register wrapped since the previous reading (seed 001 §8.2.2)
-FLAG_RESET = 0x0020        # meter reset or replaced since the previous reading
-FLAG_SUSPECT = 0x0040      # implausible jump, kept for review
-FLAG_CLOCK = 0x0080        # gateway clock not synchronised when stamped
-FLAG_CALIBRATION = 0x0100  # instrument past its calibration due date
-FLAG_NAMES = (
-    (FLAG_MISSING, 'missing'), (FLAG_INVALID, 'invalid'), (FLAG_ESTIMATED, 'estimated'),
-    (FLAG_MANUAL, 'manual'), (FLAG_ROLLOVER, 'rollover'), (FLAG_RESET, 'reset'),
-    (FLAG_SUSPECT, 'suspect'), (FLAG_CLOCK, 'clock'), (FLAG_CALIBRATION, 'calibration'),
-)
-FLAGS_MAX = 0xFFFF
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -60,10 +45,6 @@ BODY_KEYS = ('codes', 'cv', 'gw', 'recs', 'root', 's0', 't0', 'tu')
 GATEWAY_ID_MAX = 64
 UNIT_MAX = 32
 DEFAULT_MAX_RECORDS = 100000
-
-
-def flag_names(flags):
-    return [name for bit, name in FLAG_NAMES if flags & bit]
 
 
 class FrameError(ValueError):
@@ -154,7 +135,7 @@ def _check_item(item, seq, ncodes):
     _check_value(value, flags, where)
 
 
-def _check_gateway_id(gw):
+def check_gateway_id(gw):
     if not isinstance(gw, str) or not 1 <= len(gw) <= GATEWAY_ID_MAX:
         raise FrameError('body', 'gateway id must be a string of 1 to %d characters' % GATEWAY_ID_MAX)
     for ch in gw:
@@ -170,7 +151,7 @@ def build_body(gateway_id, records, units, tables_version=_codes.DEFAULT_VERSION
     Sequence numbers missing between first_seq (default: the first record's)
     and the last record are declared lost: the gateway no longer has them.
     """
-    _check_gateway_id(gateway_id)
+    check_gateway_id(gateway_id)
     if not records:
         raise FrameError('records', 'a frame carries at least one record')
     try:
@@ -351,7 +332,7 @@ def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS):
     _require(all(isinstance(k, str) for k in doc), 'body', 'body keys must be strings')
     keys = sorted(doc.keys())
     _require(keys == list(BODY_KEYS), 'body', 'body keys must be exactly %s, found %s' % (', '.join(BODY_KEYS), ', '.join(str(k) for k in keys)))
-    _check_gateway_id(doc['gw'])
+    check_gateway_id(doc['gw'])
     s0, t0, tu = doc['s0'], doc['t0'], doc['tu']
     _require(_is_int(s0) and 0 <= s0 <= INT64_MAX, 'body', 's0 must be an integer in [0, 2^63)')
     _require(_is_int(t0) and T0_MIN <= t0 < T0_MAX, 'body', 't0 must be Unix seconds between 2000 and 2100')

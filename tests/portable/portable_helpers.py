@@ -1,6 +1,7 @@
 """Shared fixtures of the portable tests (plain functions: no pytest on MicroPython)."""
 
 from shared.codec import frame
+from shared.codec import flags
 
 # GM/T 0003.5-2012 example key (docs/reference: gm-crypto.md §3)
 KAT_D = 0x3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8
@@ -43,11 +44,11 @@ def sample_records(n=12, seq0=100):
             out.append(frame.Record(seq, ENERGY, ts, 123456789012 + i * 1717, -3, 0))
         elif kind == 1:
             if i == 4:
-                out.append(frame.Record(seq, POWER, ts, None, 0, frame.FLAG_MISSING))
+                out.append(frame.Record(seq, POWER, ts, None, 0, flags.FLAG_MISSING))
             else:
                 out.append(frame.Record(seq, POWER, ts, 4125 + i, -1, 0))
         else:
-            out.append(frame.Record(seq, COAL, ts, 98765432 + i, -2, frame.FLAG_MANUAL if i == 2 else 0))
+            out.append(frame.Record(seq, COAL, ts, 98765432 + i, -2, flags.FLAG_MANUAL if i == 2 else 0))
         seq += 1
     return out
 

@@ -9,7 +9,7 @@ from firmware.lib import cumulative, polling
 from firmware.lib.intake import Intake
 from portable_helpers import raises
 from shared import civil, units
-from shared.codec.frame import FLAG_INVALID, FLAG_MANUAL, FLAG_MISSING, FLAG_RESET, FLAG_ROLLOVER, FLAG_SUSPECT
+from shared.codec.flags import FLAG_INVALID, FLAG_MANUAL, FLAG_MISSING, FLAG_RESET, FLAG_ROLLOVER, FLAG_SUSPECT
 
 
 # -- Modbus ---------------------------------------------------------------------------------

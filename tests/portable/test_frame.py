@@ -1,4 +1,5 @@
 from shared.codec import frame, mp, sm2
+from shared.codec import flags
 from shared.codec.frame import FrameError, Record
 from portable_helpers import COAL, ENERGY, POWER, T0, UNITS, raises, sample_records
 
@@ -29,8 +30,8 @@ def test_round_trip_keeps_every_field_exactly():
     assert (f.seq_first, f.seq_last) == (100, 111)
     assert [r.as_tuple() for r in f.records] == [r.as_tuple() for r in recs]
     assert f.records[0].value_text() == '123456789.012'
-    assert f.records[4].value is None and f.records[4].flags == frame.FLAG_MISSING
-    assert frame.flag_names(f.records[2].flags) == ['manual']
+    assert f.records[4].value is None and f.records[4].flags == flags.FLAG_MISSING
+    assert flags.flag_names(f.records[2].flags) == ['manual']
     assert f.unit_of(ENERGY) == 'kWh' and f.unit_of(COAL) == 't'
     assert f.verify(KEY.public_key)
 

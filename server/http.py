@@ -1,0 +1,150 @@
+"""What every route of the server's HTTP API shares: the running Server a request
+belongs to, JSON answers and errors, the role a route needs (checked by the
+auth middleware against API tokens), the error middleware that turns every
+refusal into a 4xx `{"error", "detail"}`, and reading request bodies."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from server import admin
+from server.config import ServerConfig
+from server.dbthreads import DatabaseThreads
+from server.fanout import Fanout
+from server.ingest import Ingest, Rejected
+from server.store import StoreError, tokens
+
+log = logging.getLogger('tanji.server')
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+TOKEN_CACHE_SECONDS = 10.0
+JSON_BODY_LIMIT = 1 << 20
+
+
+class BadQuery(ValueError):
+    """A query parameter or request body that cannot be used; the message names it."""
+
+
+@dataclass
+class Server:
+    config: ServerConfig
+    db: DatabaseThreads
+    ingest: Ingest
+    fanout: Fanout
+    tokens: dict[bytes, tuple[str, str, float]] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+
+
+SERVER = web.AppKey('tanji', Server)
+ACTOR = web.RequestKey('tanji_actor', str)
+
+
+def server_of(request: web.Request) -> Server:
+    return request.app[SERVER]
+
+
+def actor(request: web.Request) -> str:
+    """Who is acting, for the audit log: token:NAME, or anonymous."""
+    return request.get(ACTOR, 'anonymous')
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def json_response(doc: Any, status: int = 200, headers: dict | None = None) -> web.Response:
+    return web.Response(text=json.dumps(doc, ensure_ascii=False), status=status,
+                        content_type='application/json', headers=headers)
+
+
+def json_error(status: int, code: str, detail: str, headers: dict | None = None) -> web.Response:
+    return json_response({'error': code, 'detail': detail}, status, headers)
+
+
+def requires(role: str) -> Callable[[Handler], Handler]:
+    """Mark a handler as needing a token of this role (admin implies operator)."""
+    def mark(handler: Handler) -> Handler:
+        handler.tanji_role = role  # type: ignore[attr-defined]
+        return handler
+    return mark
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise Rejected('too_large', 'frame of %d bytes exceeds the limit of %d' % (request.content_length, limit))
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise Rejected('too_large', 'request body exceeds the limit of %d bytes' % limit)
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body; BadQuery when it is not one."""
+    if request.content_type != 'application/json':
+        raise BadQuery('send a JSON object with Content-Type: application/json')
+    try:
+        doc = json.loads(await read_body(request, JSON_BODY_LIMIT))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadQuery('body is not JSON: %s' % e)
+    if not isinstance(doc, dict):
+        raise BadQuery('body must be a JSON object')
+    return doc
+
+
+async def _token_identity(srv: Server, token: str) -> tuple[str, str] | None:
+    h = admin.token_hash(token)
+    hit = srv.tokens.get(h)
+    now = time.monotonic()
+    if hit is not None and now - hit[2] < TOKEN_CACHE_SECONDS:
+        return hit[0], hit[1]
+    found = await srv.db.read(tokens.token_by_hash, h)
+    if found is None:
+        srv.tokens.pop(h, None)
+        return None
+    srv.tokens[h] = (found[0], found[1], now)
+    return found
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    role = getattr(handler, 'tanji_role', None)
+    if role is None:
+        return await handler(request)
+    header = request.headers.get('Authorization', '')
+    if not header.startswith('Bearer '):
+        return json_error(401, 'unauthorized', 'send Authorization: Bearer <token>',
+                          {'WWW-Authenticate': 'Bearer'})
+    identity = await _token_identity(server_of(request), header[7:].strip())
+    if identity is None:
+        return json_error(401, 'unauthorized', 'unknown or revoked token', {'WWW-Authenticate': 'Bearer'})
+    name, have = identity
+    if role == 'admin' and have != 'admin':
+        return json_error(403, 'forbidden', 'this needs an admin token')
+    request[ACTOR] = 'token:%s' % name
+    return await handler(request)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BadQuery as e:
+        return json_error(400, 'bad_query', str(e))
+    except StoreError as e:
+        return json_error(409, 'conflict', str(e))
+    except Rejected as e:
+        headers = {'Retry-After': str(e.retry_after)} if e.retry_after is not None else None
+        return json_error(e.status, e.code, e.detail, headers)
+    except web.HTTPException as e:
+        if e.status >= 400:
+            return json_error(e.status, 'http_%d' % e.status, e.reason)
+        raise
+    except Exception:
+        log.exception('internal error on %s %s', request.method, request.path)
+        return json_error(500, 'internal', 'internal error; the server log has the details')

@@ -1,0 +1,98 @@
+"""Enrolled gateways: identity, public key, and the counters the operator sees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from server.db import Connection
+from server.store import StoreError
+from shared.codec import frame as framing
+
+
+@dataclass
+class Gateway:
+    id: int
+    gateway: str
+    public_key: bytes
+    enterprise: str
+    site: str
+    enrolled_at: int
+    revoked_at: int | None
+    revoke_reason: str | None
+    ack: int
+    last_seq: int
+    frames: int
+    records: int
+    last_frame_at: int | None
+    signature_failures: int
+    last_signature_failure_at: int | None
+    rejected_frames: int
+    conflicts: int
+
+    def missing(self, pending: int) -> int:
+        """Sequence numbers between the ack and the highest received that are still missing."""
+        return max(self.last_seq - self.ack - pending, 0)
+
+
+_SELECT = 'SELECT %s FROM gateways' % ', '.join(f.name for f in fields(Gateway))
+
+
+def _gateway(row) -> Gateway | None:
+    if row is None:
+        return None
+    return Gateway(**dict(row._asdict(), public_key=bytes(row.public_key)))
+
+
+def enrol_gateway(conn: Connection, gateway: str, public_key: bytes, enterprise: str, site: str,
+                  first_seq: int, now_ms: int) -> Gateway:
+    framing.check_gateway_id(gateway)  # same rule as the frame's gw field
+    if get_gateway(conn, gateway) is not None:
+        raise StoreError('gateway %s is already enrolled' % gateway)
+    if first_seq < 0:
+        raise StoreError('the first sequence number cannot be negative')
+    conn.execute('INSERT INTO gateways (gateway, public_key, enterprise, site, enrolled_at, ack, last_seq) '
+                 'VALUES (?, ?, ?, ?, ?, ?, ?)',
+                 (gateway, public_key, enterprise, site, now_ms, first_seq - 1, first_seq - 1))
+    return get_gateway(conn, gateway)
+
+
+def revoke_gateway(conn: Connection, gateway: str, reason: str, now_ms: int) -> Gateway:
+    gw = get_gateway(conn, gateway)
+    if gw is None:
+        raise StoreError('no gateway %s is enrolled' % gateway)
+    if gw.revoked_at is not None:
+        raise StoreError('gateway %s was already revoked' % gateway)
+    conn.execute('UPDATE gateways SET revoked_at = ?, revoke_reason = ? WHERE id = ?', (now_ms, reason, gw.id))
+    return get_gateway(conn, gateway)
+
+
+def get_gateway(conn: Connection, gateway: str) -> Gateway | None:
+    return _gateway(conn.one(_SELECT + ' WHERE gateway = ?', (gateway,)))
+
+
+def list_gateways(conn: Connection) -> list[Gateway]:
+    return [_gateway(r) for r in conn.query(_SELECT + ' ORDER BY gateway')]
+
+
+def _range_sums(conn: Connection, table: str) -> dict[int, int]:
+    return {r.gw: r.n for r in conn.query(
+        'SELECT gw, CAST(sum(last - first + 1) AS BIGINT) AS n FROM %s GROUP BY gw' % table)}
+
+
+def pending_counts(conn: Connection) -> dict[int, int]:
+    """Per gateway id: sequence numbers received (or declared lost) beyond the first gap."""
+    return _range_sums(conn, 'pending_ranges')
+
+
+def lost_counts(conn: Connection) -> dict[int, int]:
+    """Per gateway id: sequence numbers the gateway declared lost (its store overflowed)."""
+    return _range_sums(conn, 'lost_ranges')
+
+
+def note_signature_failure(conn: Connection, gateway_id: int, now_ms: int) -> None:
+    conn.execute('UPDATE gateways SET signature_failures = signature_failures + 1, last_signature_failure_at = ? '
+                 'WHERE id = ?', (now_ms, gateway_id))
+
+
+def note_rejected_frame(conn: Connection, gateway_id: int) -> None:
+    conn.execute('UPDATE gateways SET rejected_frames = rejected_frames + 1 WHERE id = ?', (gateway_id,))
