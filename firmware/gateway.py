@@ -2,7 +2,7 @@
 
 Readings go into the ring log (firmware/lib/ring.py) and become durable by group
 commit within commit_interval_ms.  Each centre has its own task driving its
-Delivery (firmware/lib/delivery.py) over HTTP; a slow or dead centre only
+Delivery (shared/delivery/machine.py) over HTTP; a slow or dead centre only
 delays itself.  Cursors and loss counters are saved in the state file
 (firmware/lib/state.py) and the ring is told the lowest cursor (`floor`), below
 which it may recycle without loss.  Losses (thinned, dropped, refused readings)
@@ -19,15 +19,16 @@ from pathlib import Path
 
 import aiohttp
 
-from firmware.aio import cancel_and_wait
 from firmware.clock import RealClock
 from firmware.config import GatewayConfig
-from firmware.lib import delivery, outbox, reading, thinning
+from firmware.lib import outbox, reading, thinning
 from firmware.lib.ring import RingFull, RingLog
 from firmware.lib.state import StateFile
+from shared.aio import cancel_and_wait
 from shared.codec import sm2
-from shared.delivery import exchange
+from shared.delivery import machine as delivery
 from shared.delivery.backoff import Backoff
+from shared.delivery.http import post_frame
 
 log = logging.getLogger('tanji.gateway')
 
@@ -150,13 +151,6 @@ class Gateway:
             if self._state_dirty:
                 self.save_state()
 
-    async def _post(self, session: aiohttp.ClientSession, url: str, data: bytes) -> exchange.Outcome:
-        try:
-            async with session.post(url, data=data, headers={'Content-Type': 'application/x-msgpack'}) as r:
-                return exchange.classify(r.status, await r.read(), r.headers.get('Retry-After'))
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            return exchange.no_answer('%s: %s' % (type(e).__name__, e))
-
     async def _centre_loop(self, name: str) -> None:
         d = self.deliveries[name]
         event = self._new_data[name]
@@ -191,7 +185,7 @@ class Gateway:
             except asyncio.TimeoutError:
                 pass
             return
-        outcome = await self._post(session, self.urls[name], arg.data)
+        outcome = await post_frame(session, self.urls[name], arg.data)
         moved = d.on_outcome(outcome, self.clock.now())
         if moved is not None:
             self.delivered_at[name].append((moved, self.clock.now()))

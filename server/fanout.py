@@ -1,17 +1,17 @@
 """Fan-out: every stored frame goes, unchanged and still signed, to each further
 data centre (seed 001 §7.3), so each centre verifies it independently.
 
-The frames table is the durable outbox; each centre has its own cursor (the
-id of the last frame it stored) and its own sender task and HTTP session, so a
-dead or slow centre never holds up ingest or the other centres.  A frame
-counts as delivered on a 200 with a valid ack (the centre stores a frame
-before it answers 200; docs/protocol.md §7).  The cursor is saved at most
-every half second, so a crash resends a few frames, which the receiving
-centre absorbs.  A centre that refuses a frame for good (a 4xx other than
-429) gets an entry in fanout_rejects and an alarm in the log, and the sender
-moves on: one gateway unknown to that centre must not stop every other
-gateway's data.  413 is recorded the same way, since a signed frame cannot be
-split.
+The frames table is the durable outbox; each centre has its own sender task,
+HTTP session and Delivery (shared/delivery/machine.py, the gateway's machine,
+with the frame id as cursor), so a dead or slow centre never holds up ingest
+or the other centres.  A frame counts as delivered on a 200 with a valid ack
+(the centre stores a frame before it answers 200; docs/protocol.md §7).  The
+cursor is saved at most every half second, so a crash resends a few frames,
+which the receiving centre absorbs.  A centre that refuses a frame for good (a
+4xx other than 429) gets an entry in fanout_rejects and an alarm in the log,
+and the sender moves on: one gateway unknown to that centre must not stop every
+other gateway's data.  413 is recorded the same way, since a signed frame
+cannot be split.
 """
 
 from __future__ import annotations
@@ -19,14 +19,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 
 import aiohttp
 
-from server.store import centres, frames
 from server.config import Downstream, ServerConfig
 from server.dbthreads import DatabaseThreads
-from shared.delivery import exchange
+from server.store import centres, frames
+from shared.aio import cancel_and_wait
+from shared.delivery import exchange, machine
 from shared.delivery.backoff import Backoff
+from shared.delivery.http import post_frame
 
 log = logging.getLogger('tanji.server.fanout')
 
@@ -35,112 +38,95 @@ SAVE_EVERY_S = 0.5
 IDLE_POLL_S = 1.0
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class CentreSender:
     def __init__(self, db: DatabaseThreads, centre: Downstream, new_data: asyncio.Event,
                  backoff: Backoff | None = None, timeout_s: float = 30.0) -> None:
         self.db = db
         self.centre = centre
         self.new_data = new_data
-        self.backoff = backoff or Backoff(base=1.0, cap=300.0)
         self.timeout_s = timeout_s
-        self.cursor = 0
-        self.state = 'starting'
-        self.last_error = ''
-        self.retry_at: float | None = None
-        self.refused = 0
+        self.delivery = machine.Delivery(centre.name, 0, self._build, machine.Schedule(every_s=0),
+                                         backoff=backoff or Backoff(base=1.0, cap=300.0), advance='frame')
+        self._outbox: deque[tuple[int, bytes]] = deque()    # frames read ahead, oldest first
+        self._unsaved = 0
+        self._saved_at = 0.0
         self._task: asyncio.Task | None = None
 
+    @property
+    def cursor(self) -> int:
+        return self.delivery.cursor
+
     def status(self) -> dict:
-        return {'state': self.state, 'consecutive_failures': self.backoff.failures,
-                'next_attempt_in_s': None if self.retry_at is None else max(0.0, round(self.retry_at - time.monotonic(), 3)),
-                'last_error': self.last_error or None}
+        return self.delivery.status(time.monotonic())
 
     async def start(self) -> None:
         row = await self.db.write_tx(centres.ensure_centre, self.centre.name, self.centre.url, self.centre.from_start)
-        self.cursor = row.cursor
+        self.delivery.cursor = row.cursor
         self._task = asyncio.create_task(self._run(), name='tanji-fanout-%s' % self.centre.name)
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait([self._task])
             self._task = None
+            await self._save()
 
-    async def _post(self, session: aiohttp.ClientSession, raw: bytes) -> exchange.Outcome:
-        try:
-            async with session.post(self.centre.url, data=raw,
-                                    headers={'Content-Type': 'application/x-msgpack'}) as resp:
-                body = await resp.read()
-                return exchange.classify(resp.status, body, resp.headers.get('Retry-After'))
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            return exchange.no_answer('%s: %s' % (type(e).__name__, e))
+    def _build(self, first: int, max_records: int, max_bytes: int) -> machine.Built | None:
+        if not self._outbox:
+            return None
+        frame_id, raw = self._outbox[0]
+        return machine.Built(raw, first, frame_id, 1)
 
-    async def _save(self, delivered: int) -> None:
-        if delivered:
-            await self.db.write_tx(centres.advance_centre, self.centre.name, self.cursor, delivered, _now_ms())
-
-    async def _deliver(self, session: aiohttp.ClientSession, frame_id: int, raw: bytes) -> None:
-        """Returns once the centre has the frame or has refused it for good."""
-        while True:
-            self.state = 'sending'
-            outcome = await self._post(session, raw)
-            if outcome.kind == exchange.ACKED:
-                if self.backoff.failures:
-                    log.info('centre %s reachable again', self.centre.name)
-                self.backoff.success()
-                self.retry_at = None
-                return
-            if outcome.kind in (exchange.REFUSED, exchange.SPLIT):
-                self.refused += 1
-                self.last_error = '%s %s: %s' % (outcome.status, outcome.error, outcome.detail)
-                log.warning('ALARM centre %s refused frame %d: %s', self.centre.name, frame_id, self.last_error)
-                await self.db.write_tx(centres.add_fanout_reject, self.centre.name, frame_id, outcome.status,
-                                       outcome.error, outcome.detail, _now_ms())
-                return
-            if outcome.kind == exchange.BUSY and outcome.retry_after is not None:
-                self.backoff.failures += 1
-                wait = float(outcome.retry_after)
-            else:
-                wait = self.backoff.failure()
-            self.last_error = '%s %s' % (outcome.status or '', outcome.error or outcome.detail)
-            if self.backoff.failures == 1:
-                log.warning('centre %s: %s; retrying with backoff', self.centre.name, self.last_error.strip())
-                await self.db.write_tx(centres.note_centre_error, self.centre.name, self.last_error.strip(), _now_ms())
-            self.state = 'backoff'
-            self.retry_at = time.monotonic() + wait
-            await asyncio.sleep(wait)
+    async def _save(self) -> None:
+        if self._unsaved:
+            await self.db.write_tx(centres.advance_centre, self.centre.name, self.cursor, self._unsaved, _now_ms())
+            self._unsaved = 0
+        self._saved_at = time.monotonic()
 
     async def _run(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        d = self.delivery
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as session:
             while True:
-                batch = await self.db.read(frames.frames_after, self.cursor, READ_BATCH)
-                if not batch:
-                    self.state = 'idle'
+                while self._outbox and self._outbox[0][0] <= d.cursor:
+                    self._outbox.popleft()
+                if not self._outbox:
+                    self._outbox.extend(await self.db.read(frames.frames_after, d.cursor, READ_BATCH))
+                now = time.monotonic()
+                action, arg = d.step(now, self._outbox[-1][0] if self._outbox else d.cursor)
+                if action == 'wait':
+                    if arg is not None:
+                        await asyncio.sleep(arg - now)
+                        continue
+                    await self._save()
                     self.new_data.clear()
                     try:
                         await asyncio.wait_for(self.new_data.wait(), IDLE_POLL_S)
                     except asyncio.TimeoutError:
                         pass
                     continue
-                delivered, saved_at = 0, time.monotonic()
-                try:
-                    for frame_id, raw in batch:
-                        await self._deliver(session, frame_id, raw)
-                        self.cursor = frame_id
-                        delivered += 1
-                        if time.monotonic() - saved_at >= SAVE_EVERY_S:
-                            await self._save(delivered)
-                            delivered, saved_at = 0, time.monotonic()
-                finally:
-                    await asyncio.shield(self._save(delivered))
+                await self._send(session, arg)
 
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+    async def _send(self, session: aiohttp.ClientSession, item: machine.Built) -> None:
+        d = self.delivery
+        failing = d.backoff.failures
+        outcome = await post_frame(session, self.centre.url, item.data)
+        moved = d.on_outcome(outcome, time.monotonic())
+        if outcome.kind == exchange.ACKED and failing:
+            log.info('centre %s reachable again', self.centre.name)
+        elif outcome.kind in (exchange.REFUSED, exchange.SPLIT):
+            log.warning('ALARM centre %s refused frame %d: %s', self.centre.name, item.last_seq, d.last_error.strip())
+            await self.db.write_tx(centres.add_fanout_reject, self.centre.name, item.last_seq, outcome.status,
+                                   outcome.error, outcome.detail, _now_ms())
+        elif d.backoff.failures == 1:
+            log.warning('centre %s: %s; retrying with backoff', self.centre.name, d.last_error.strip())
+            await self.db.write_tx(centres.note_centre_error, self.centre.name, d.last_error.strip(), _now_ms())
+        if moved is not None:
+            self._unsaved += 1
+            if time.monotonic() - self._saved_at >= SAVE_EVERY_S:
+                await self._save()
 
 
 class Fanout:
@@ -155,9 +141,3 @@ class Fanout:
     async def stop(self) -> None:
         for sender in self.senders:
             await sender.stop()
-
-    def sender(self, name: str) -> CentreSender | None:
-        for s in self.senders:
-            if s.centre.name == name:
-                return s
-        return None

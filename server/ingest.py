@@ -20,6 +20,7 @@ from typing import Callable
 from server.store import frames, gateways
 from server.config import ServerConfig
 from server.dbthreads import DatabaseThreads
+from shared.aio import cancel_and_wait
 from shared.codec import frame as framing
 from shared.codec import sm2
 
@@ -115,11 +116,7 @@ class Ingest:
         if self._task is not None:
             while self._queue:
                 await asyncio.sleep(0.01)
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait([self._task])
             self._task = None
         if self._verifier is not None:
             self._verifier.shutdown(wait=True)

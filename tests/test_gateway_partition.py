@@ -15,7 +15,7 @@ from firmware.clock import AcceleratedClock
 from firmware.config import parse
 from firmware.drivers.synthetic import SyntheticMeters
 from firmware.gateway import Gateway
-from firmware.lib.delivery import Schedule
+from shared.delivery.machine import Schedule
 from server_harness import new_gateways
 from server_process import ServerProcess, free_port, tanji
 

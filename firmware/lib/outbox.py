@@ -10,18 +10,8 @@ explicit on both sides.  Portable.
 from firmware.lib import reading
 from shared.codec import codes as _codes
 from shared.codec import frame as framing
+from shared.delivery.machine import Built
 from shared.codec import flags
-
-
-class Built:
-    __slots__ = ('data', 'first_seq', 'last_seq', 'records', 'unframeable')
-
-    def __init__(self, data, first_seq, last_seq, records, unframeable):
-        self.data = data
-        self.first_seq = first_seq
-        self.last_seq = last_seq
-        self.records = records
-        self.unframeable = unframeable   # readings in the range that could not be framed (declared lost)
 
 
 def _frameable(gateway_id, rec, unit, tables_version):

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 
-from firmware.aio import cancel_and_wait
+from shared.aio import cancel_and_wait
 
 log = logging.getLogger('tanji.sources')
 

@@ -35,9 +35,12 @@ class Backoff:
                 return self.cap
         return min(d, self.cap)
 
-    def failure(self):
-        """Count a failure; returns seconds to wait before the next attempt."""
+    def failure(self, told=None):
+        """Count a failure; returns seconds to wait before the next attempt: `told` when
+        the centre said how long (Retry-After), else the jittered backoff."""
         self.failures += 1
+        if told is not None:
+            return told
         d = self.ceiling()
         return d / 2 + self.rand() * d / 2
 

@@ -2,7 +2,8 @@
 
 import os
 
-from firmware.lib import delivery, outbox, reading
+from firmware.lib import outbox, reading
+from shared.delivery import machine as delivery
 from firmware.lib.ring import RingLog
 from firmware.lib.state import SLOT_SIZE, StateFile
 from portable_helpers import ENERGY, POWER

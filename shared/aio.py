@@ -1,4 +1,4 @@
-"""asyncio helpers shared by the gateway's long-running parts (CPython)."""
+"""asyncio helpers shared by the gateway and the server (CPython)."""
 
 from __future__ import annotations
 

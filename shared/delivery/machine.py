@@ -1,11 +1,20 @@
 """Store-and-forward to one data centre, sans I/O (seed 001 §7.3, §7.5, §7.6).
+The gateway drives one per centre over its ring log; the platform's fan-out
+drives one per further centre over its stored frames.
 
-Each centre (the platform and any number of others) has its own Delivery:
-its cursor (the centre's last ack), its schedule, its backoff, its frame-size
-and bandwidth caps.  The owner asks step(now, durable_seq) what to do: send a
-frame, or wait until a time; it performs the send and hands the centre's
-answer to on_outcome().  The cursor moves only on the centre's ack, so
-delivery is at least once, and the centre's idempotency makes it exactly once.
+Each centre has its own Delivery: its cursor, its schedule, its backoff, its
+frame-size and bandwidth caps.  The owner asks step(now, durable_seq) what to
+do: send a frame, or wait until a time; it performs the send and hands the
+centre's answer to on_outcome().  The cursor moves only when the centre has
+taken the data, so delivery is at least once, and the centre's idempotency
+makes it exactly once.  Two cursor rules:
+
+    advance='ack'    the cursor is the centre's gap-free ack (the gateway's
+                     sequence numbers); a refused range is retried later
+    advance='frame'  the cursor is the last item of the frame taken (the
+                     platform's frame ids); a refused frame is skipped (it is
+                     signed, so it cannot be split or changed), and the owner
+                     records the refusal
 
 Upload modes (seed 001 §7.5): automatic on a schedule (every N seconds, or at
 given times of day) and manual (send_now()).  Once an upload starts it drains
@@ -17,6 +26,18 @@ from shared.delivery import exchange
 from shared.delivery.backoff import Backoff
 
 DAY_S = 86400
+
+
+class Built:
+    """What a build() hands the machine: one frame's bytes covering up to last_seq."""
+    __slots__ = ('data', 'first_seq', 'last_seq', 'records', 'unframeable')
+
+    def __init__(self, data, first_seq, last_seq, records, unframeable=0):
+        self.data = data
+        self.first_seq = first_seq
+        self.last_seq = last_seq
+        self.records = records
+        self.unframeable = unframeable   # readings in the range that could not be framed (declared lost)
 
 
 class Schedule:
@@ -77,8 +98,11 @@ class TokenBucket:
 
 class Delivery:
     def __init__(self, name, cursor, build, schedule=None, max_records=5000, max_bytes=256 * 1024,
-                 rate_bytes_s=0, backoff=None, refused_retry_s=3600.0, on_alarm=None):
-        """build(first_seq, max_records, max_bytes) -> outbox.Built or None."""
+                 rate_bytes_s=0, backoff=None, refused_retry_s=3600.0, on_alarm=None, advance='ack'):
+        """build(first_seq, max_records, max_bytes) -> Built, or None when nothing is ready."""
+        if advance not in ('ack', 'frame'):
+            raise ValueError("advance must be 'ack' or 'frame'")
+        self.advance = advance
         self.name = name
         self.cursor = cursor
         self.build = build
@@ -147,13 +171,12 @@ class Delivery:
         if kind == exchange.ACKED:
             self.backoff.success()
             self.frames_sent += 1
-            self.inflight = None
             self.last_error = ''
-            if outcome.ack != self.cursor:
-                self.cursor = outcome.ack
-                return self.cursor
-            return None
+            return self._taken(outcome.ack if self.advance == 'ack' else self.inflight.last_seq)
         self.last_error = '%s %s %s' % (outcome.status or '', outcome.error, outcome.detail)
+        if self.advance == 'frame' and kind in (exchange.REFUSED, exchange.SPLIT):
+            self.refused += 1
+            return self._taken(self.inflight.last_seq)
         if kind == exchange.SPLIT:
             self.max_records = max(1, self.inflight.records // 2)
             self.max_bytes = max(1024, len(self.inflight.data) // 2)
@@ -165,15 +188,25 @@ class Delivery:
             self.inflight = None
             self.retry_at = now + self.refused_retry_s
             return None
-        if kind == exchange.BUSY and outcome.retry_after is not None:
-            self.backoff.failures += 1
-            self.retry_at = now + outcome.retry_after
-        else:
-            self.retry_at = now + self.backoff.failure()
+        self.retry_at = now + self.backoff.failure(outcome.retry_after if kind == exchange.BUSY else None)
         return None
 
+    def _taken(self, cursor):
+        self.inflight = None
+        if cursor != self.cursor:
+            self.cursor = cursor
+            return cursor
+        return None
+
+    def state(self):
+        if self.retry_at is not None:
+            return 'backoff'
+        if self.inflight is not None:
+            return 'sending'
+        return 'draining' if self.draining else 'idle'
+
     def status(self, now):
-        return {'centre': self.name, 'cursor': self.cursor, 'draining': self.draining,
+        return {'centre': self.name, 'state': self.state(), 'cursor': self.cursor, 'draining': self.draining,
                 'next_attempt_in_s': None if self.retry_at is None else max(0.0, self.retry_at - now),
                 'consecutive_failures': self.backoff.failures, 'frames_sent': self.frames_sent,
                 'refused': self.refused, 'last_error': self.last_error or None}
