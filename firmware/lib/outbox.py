@@ -11,15 +11,6 @@ from firmware.lib import reading
 from shared.codec import codes as _codes
 from shared.codec import frame as framing
 from shared.delivery.machine import Built
-from shared.codec import flags
-
-
-def _frameable(gateway_id, rec, unit, tables_version):
-    try:
-        framing.build_body(gateway_id, [rec], {rec.code: unit}, tables_version)
-        return True
-    except framing.FrameError:
-        return False
 
 
 def _records_of(pairs):
@@ -53,7 +44,8 @@ def build(reader, gateway_id, sign, first_seq, max_records, max_bytes,
             return None
         records, units, bad = _records_of(pairs)
         unframeable += bad
-        good = [r for r in records if _frameable_cached(gateway_id, r, units[r.code], tables_version)]
+        tables = _codes.tables(tables_version)
+        good = [r for r in records if _frameable(r, units[r.code], tables)]
         unframeable += len(records) - len(good)
         if not good:
             reader.seek(pairs[-1][0] + 1 if not records else records[-1].seq + 1)
@@ -77,33 +69,12 @@ def build(reader, gateway_id, sign, first_seq, max_records, max_bytes,
         return Built(data, first_seq, good[-1].seq, len(good), unframeable)
 
 
-_checked = {}
-
-
-def _frameable_cached(gateway_id, rec, unit, tables_version):
-    """Whether a reading can go into a frame: the same checks as the encoder, with the
-    code/unit check remembered per (code, unit)."""
-    v, f = rec.value, rec.flags
-    if type(f) is not int or not 0 <= f <= flags.FLAGS_MAX:
+def _frameable(rec, unit, tables):
+    """Whether a reading can go into a frame: the encoder's own checks."""
+    if framing.record_problem(rec.value, rec.exp, rec.flags, rec.ts_ms) is not None:
         return False
-    if v is None:
-        if not f:
-            return False
-    elif type(v) is int:
-        if not framing.INT64_MIN <= v <= framing.INT64_MAX or type(rec.exp) is not int or not -12 <= rec.exp <= 12:
-            return False
-    elif type(v) is float:
-        if v != v or v in (float('inf'), float('-inf')):
-            return False
-    else:
+    try:
+        framing.check_code(tables, rec.code, unit)
+    except framing.FrameError:
         return False
-    if type(rec.ts_ms) is not int or not framing.T0_MIN * 1000 <= rec.ts_ms < framing.T0_MAX * 1000:
-        return False
-    key = (rec.code, unit, tables_version)
-    ok = _checked.get(key)
-    if ok is None:
-        ok = _frameable(gateway_id, rec, unit, tables_version)
-        if len(_checked) > 4096:
-            _checked.clear()
-        _checked[key] = ok
-    return ok
+    return True

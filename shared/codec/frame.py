@@ -104,24 +104,53 @@ def _is_int(v):
     return isinstance(v, int) and v is not True and v is not False
 
 
-def _check_value(value, flags, where):
+def record_problem(value, exp, flags, ts_ms):
+    """Why a record cannot go into a frame (value, exponent, flags, time), or None.
+    The one record check of build_body, decode and the gateway's outbox."""
+    tv = type(value)
     if value is None:
         if not flags:
-            raise FrameError('records', '%s: a missing value must carry a quality flag' % where)
-    elif _is_int(value):
+            return 'a missing value must carry a quality flag'
+    elif tv is int:
         if not INT64_MIN <= value <= INT64_MAX:
-            raise FrameError('records', '%s: value mantissa outside the 64-bit range' % where)
-    elif isinstance(value, float):
-        if value != value or value in (float('inf'), float('-inf')):
-            raise FrameError('records', '%s: value is NaN or infinite' % where)
+            return 'value mantissa outside the 64-bit range'
+    elif tv is float:
+        if value != value or value in _INFINITIES:
+            return 'value is NaN or infinite'
     else:
-        raise FrameError('records', '%s: value must be an integer, a float or nil' % where)
-    if not _is_int(flags) or not 0 <= flags <= FLAGS_MAX:
-        raise FrameError('records', '%s: quality flags must be an integer 0..65535' % where)
+        return 'value must be an integer, a float or nil'
+    if type(flags) is not int or not 0 <= flags <= FLAGS_MAX:
+        return 'quality flags must be an integer 0..65535'
+    if tv is int and (type(exp) is not int or not -decimals.MAX_EXP <= exp <= decimals.MAX_EXP):
+        return 'exponent outside [-12, 12]'
+    if type(ts_ms) is not int or not _MS_MIN <= ts_ms < _MS_MAX:
+        return 'time must be integer milliseconds between 2000 and 2100'
+    return None
+
+
+def check_code(tables, code, unit):
+    """Raise FrameError unless code is a digits-only code of the tables and unit fits it.
+    Remembered per (tables, code, unit): frames repeat the same few codes."""
+    key = (tables.version, code, unit)
+    if key in _CHECKED_CODES:
+        return
+    try:
+        canonical = tables.validate(code)
+        if canonical != code:
+            raise FrameError('codes', 'code %r must be given as digits only (%s)' % (code, canonical))
+        if unit is None:
+            raise FrameError('codes', 'no unit given for code %s' % code)
+        tables.check_unit(code, unit)
+    except _codes.CodeError as e:
+        raise FrameError('codes', str(e))
+    if len(_CHECKED_CODES) >= 4096:
+        _CHECKED_CODES.clear()
+    _CHECKED_CODES[key] = True
 
 
 _INFINITIES = (float('inf'), float('-inf'))
 _CHECKED_CODES = {}  # (table version, code, unit) combinations already found valid
+_MS_MIN, _MS_MAX = T0_MIN * 1000, T0_MAX * 1000
 
 
 def _check_item(item, seq, ncodes):
@@ -132,7 +161,8 @@ def _check_item(item, seq, ncodes):
     flags = item[3] if len(item) >= 4 else 0
     _require(_is_int(ci) and 0 <= ci < ncodes, 'records', '%s: code index out of range' % where)
     _require(_is_int(step) and -STEP_MAX <= step <= STEP_MAX, 'records', '%s: time step must be an integer in (-2^32, 2^32)' % where)
-    _check_value(value, flags, where)
+    problem = record_problem(value, 0, flags, _MS_MIN)
+    _require(problem is None, 'records', '%s: %s' % (where, problem))
 
 
 def check_gateway_id(gw):
@@ -172,36 +202,20 @@ def build_body(gateway_id, records, units, tables_version=_codes.DEFAULT_VERSION
             raise FrameError('body', 'records must have increasing sequence numbers at most %d apart (%s after %d)'
                              % (SKIP_MAX, r.seq, prev_seq))
         prev_seq = r.seq
-        _check_value(r.value, r.flags, where)
-        if not _is_int(r.ts_ms) or r.ts_ms < 0:
-            raise FrameError('records', '%s: timestamp must be integer milliseconds' % where)
+        problem = record_problem(r.value, r.exp, r.flags, r.ts_ms)
+        if problem is not None:
+            raise FrameError('records', '%s: %s' % (where, problem))
         if r.code not in code_index:
-            try:
-                canonical = tables.validate(r.code)
-            except _codes.CodeError as e:
-                raise FrameError('codes', str(e))
-            if canonical != r.code:
-                raise FrameError('codes', 'code %r must be given as digits only (%s)' % (r.code, canonical))
-            unit = units.get(r.code) if units else None
-            if unit is None:
-                raise FrameError('codes', 'no unit given for code %s' % r.code)
-            try:
-                tables.check_unit(r.code, unit)
-            except _codes.CodeError as e:
-                raise FrameError('codes', str(e))
+            check_code(tables, r.code, units.get(r.code) if units else None)
             code_index[r.code] = len(code_list)
             code_list.append(r.code)
         if _is_int(r.value):
-            if not -decimals.MAX_EXP <= r.exp <= decimals.MAX_EXP:
-                raise FrameError('records', '%s: exponent outside [-12, 12]' % where)
             e = exps.get(r.code)
             if e is None or r.exp < e:
                 exps[r.code] = r.exp
         if t_min is None or r.ts_ms < t_min:
             t_min = r.ts_ms
     t0 = t_min // 1000
-    if not T0_MIN <= t0 < T0_MAX:
-        raise FrameError('records', 'timestamps must lie between 2000 and 2100')
     base_ms = t0 * 1000
     tu = 1
     for unit_ms in TIME_UNITS:
@@ -352,16 +366,7 @@ def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS):
         _require(isinstance(code, str) and code not in seen, 'codes', 'code %r is not a string or appears twice' % (code,))
         _require(_is_int(exp) and -decimals.MAX_EXP <= exp <= decimals.MAX_EXP, 'codes', 'exponent of %s must be an integer in [-12, 12]' % code)
         _require(isinstance(unit, str) and 0 < len(unit) <= UNIT_MAX, 'codes', 'unit of %s must be a non-empty string' % code)
-        checked = (doc['cv'], code, unit)
-        if checked not in _CHECKED_CODES:
-            try:
-                _require(tables.validate(code) == code, 'codes', 'code %r must be digits only' % code)
-                tables.check_unit(code, unit)
-            except _codes.CodeError as e:
-                raise FrameError('codes', str(e))
-            if len(_CHECKED_CODES) >= 4096:
-                _CHECKED_CODES.clear()
-            _CHECKED_CODES[checked] = True
+        check_code(tables, code, unit)
         seen[code] = True
     recs = doc['recs']
     _require(isinstance(recs, list) and recs, 'records', 'recs must be a non-empty array')
@@ -370,7 +375,6 @@ def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS):
     gw = doc['gw']
     prev_ms = t0 * 1000
     ncodes = len(code_rows)
-    ms_lo, ms_hi = T0_MIN * 1000, T0_MAX * 1000
     records = []
     append = records.append
     seq = s0
@@ -388,18 +392,14 @@ def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS):
             seq += skip - 1
             if seq > INT64_MAX:
                 raise FrameError('body', 'sequence range exceeds 2^63')
-        tv = type(value)
-        if (type(ci) is not int or not 0 <= ci < ncodes or type(step) is not int or not -STEP_MAX <= step <= STEP_MAX
-                or type(flags) is not int or not 0 <= flags <= FLAGS_MAX
-                or not ((tv is int and INT64_MIN <= value <= INT64_MAX)
-                        or (tv is float and value == value and value not in _INFINITIES)
-                        or (value is None and flags))):
+        if type(ci) is not int or not 0 <= ci < ncodes or type(step) is not int or not -STEP_MAX <= step <= STEP_MAX:
             _check_item(item, seq, ncodes)
         prev_ms += step * tu
-        if not ms_lo <= prev_ms < ms_hi:
-            raise FrameError('records', 'record seq %d: time lies outside 2000..2100' % seq)
         row = code_rows[ci]
-        append(Record(seq, row[0], prev_ms, value, row[1] if tv is int else 0, flags))
+        problem = record_problem(value, row[1], flags, prev_ms)
+        if problem is not None:
+            raise FrameError('records', 'record seq %d: %s' % (seq, problem))
+        append(Record(seq, row[0], prev_ms, value, row[1] if type(value) is int else 0, flags))
         seq += 1
     leaves = leaf_hashes(gw, records)
     _require(merkle.root(leaves) == doc['root'], 'root_mismatch', 'the hash-tree root does not match the records')
