@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / 'tests'))
 sys.path.insert(0, str(REPO / 'tests' / 'portable'))
 
-from firmware.drivers.synthetic import SyntheticMeters  # noqa: E402
-from firmware.lib import reading, segment  # noqa: E402
+from firmware.sources.synthetic import SyntheticMeters  # noqa: E402
+from firmware.lib import segment  # noqa: E402
 from firmware.lib.ring import RingLog  # noqa: E402
 
 COMMIT_EVERY = 10_000
@@ -39,7 +39,7 @@ COMMIT_EVERY = 10_000
 
 def append_rate(workdir: Path, n: int) -> dict:
     meters = SyntheticMeters(points=500, t0_ms=1_795_000_000_000, step_ms=120)
-    payloads = [reading.pack(*meters.reading(k)) for k in range(n)]
+    payloads = [meters.reading(k).pack() for k in range(n)]
     ring_dir = workdir / 'append'
     ring_dir.mkdir()
     log = RingLog(str(ring_dir), segment_size=16 << 20, segment_count=64)
@@ -88,7 +88,7 @@ def recovery(workdir: Path, quick: bool) -> dict:
     meters = SyntheticMeters(points=500, t0_ms=1_795_000_000_000, step_ms=120)
     head, size = [], segment.HEADER_SIZE
     while True:                                  # the head segment: full of realistic readings
-        p = reading.pack(*meters.reading(seq + len(head)))
+        p = meters.reading(seq + len(head)).pack()
         if size + segment.RECORD_OVERHEAD + len(p) > seg_size:
             break
         head.append((seq + len(head), p))

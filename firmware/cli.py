@@ -22,7 +22,7 @@ def _source(cfg):
         return None
     if kind != 'synthetic':
         raise GatewayConfigError('source.kind %r: only "synthetic"; meters are configured with [[bus]], [[meter]], [[point]] (docs/drivers.md)' % kind)
-    from firmware.drivers.synthetic import SyntheticMeters
+    from firmware.sources.synthetic import SyntheticMeters
     opts = {k: v for k, v in cfg.source.items() if k != 'kind'}
     opts.setdefault('t0_ms', int(time.time() * 1000))
     try:

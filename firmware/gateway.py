@@ -21,7 +21,8 @@ import aiohttp
 
 from firmware.clock import RealClock
 from firmware.config import GatewayConfig
-from firmware.lib import outbox, reading, thinning
+from firmware.lib import outbox, thinning
+from firmware.lib.reading import Reading
 from firmware.lib.ring import RingFull, RingLog
 from firmware.lib.state import StateFile
 from shared.aio import cancel_and_wait
@@ -71,21 +72,17 @@ class Gateway:
 
     # -- readings ------------------------------------------------------------------
 
-    def add(self, code: int, ts_ms: int, value, exp: int, flags: int, unit: str) -> bool:
-        """Log one reading; False when the ring refuses it (policy 'stop' with the ring full)."""
+    def add_reading(self, r: Reading) -> int | None:
+        """Log a reading; its sequence number, or None when the ring refuses it (policy 'stop'
+        with the ring full)."""
+        seq = self.ring.next_seq
         try:
-            self.ring.append(reading.pack(code, ts_ms, value, exp, flags, unit))
-            return True
+            self.ring.append(r.pack())
         except RingFull:
             self.counters['refused'] = self.counters.get('refused', 0) + 1
             self._state_dirty = True
-            return False
-
-    def add_reading(self, r) -> int | None:
-        """Log a reading (code, time ms, value, exponent, flags, unit); its sequence number, or
-        None when the ring refuses it."""
-        seq = self.ring.next_seq
-        return seq if self.add(*r) else None
+            return None
+        return seq
 
     @property
     def next_seq(self) -> int:

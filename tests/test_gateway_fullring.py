@@ -11,7 +11,7 @@ import sqlite3
 import time
 
 from firmware.config import parse
-from firmware.drivers.synthetic import SyntheticMeters
+from firmware.sources.synthetic import SyntheticMeters
 from firmware.gateway import Gateway
 from firmware.lib.state import StateFile
 from server_harness import new_gateways
@@ -38,7 +38,7 @@ async def test_thinning_keeps_daily_totals_exact_and_raises_the_alarm(tmp_path, 
     caplog.set_level(logging.WARNING, logger='tanji.gateway')
     total = DAYS * 1440 * POINTS
     for k in range(total):
-        assert gw.add(*meters.reading(k))
+        assert gw.add_reading(meters.reading(k)) is not None
         if k % 5000 == 4999:
             gw.commit()
     gw.commit()

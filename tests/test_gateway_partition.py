@@ -13,7 +13,7 @@ import time
 
 from firmware.clock import AcceleratedClock
 from firmware.config import parse
-from firmware.drivers.synthetic import SyntheticMeters
+from firmware.sources.synthetic import SyntheticMeters
 from firmware.gateway import Gateway
 from shared.delivery.machine import Schedule
 from server_harness import new_gateways

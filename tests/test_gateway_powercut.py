@@ -14,7 +14,7 @@ import time
 
 from server_harness import new_gateways
 from server_process import REPO, ServerProcess, tanji
-from firmware.drivers.synthetic import SyntheticMeters
+from firmware.sources.synthetic import SyntheticMeters
 
 KILLS = int(os.environ.get('TANJI_POWERCUT_KILLS', '200'))
 

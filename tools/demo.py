@@ -24,7 +24,7 @@ from aiohttp import web
 
 from firmware.clock import AcceleratedClock
 from firmware.config import parse
-from firmware.drivers.synthetic import SyntheticMeters
+from firmware.sources.synthetic import SyntheticMeters
 from firmware.gateway import Gateway
 from server import admin
 from server.app import make_app

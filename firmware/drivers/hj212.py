@@ -10,7 +10,9 @@ turns the CP field into DataTime and per-pollutant fields; ack() builds the
 platform's answer when Flag asks for one (bit 0).
 """
 
+from firmware.lib.reading import Reading
 from shared import civil
+from shared.codec.flags import FLAG_MISSING
 
 MAX_SEGMENT = 9999          # the length field has 4 digits (the standard caps at 1024; peers exceed it)
 CN_REALTIME = '2011'
@@ -218,7 +220,7 @@ def readings(message, mapping, utc_offset_s, decimal_parse):
             try:
                 m, e = decimal_parse(text)
             except ValueError:
-                out.append((code, ts, None, 0, 0x0001, unit))       # garbled value: missing, never guessed
+                out.append(Reading(code, ts, None, 0, FLAG_MISSING, unit))       # garbled value: missing, never guessed
                 continue
-            out.append((code, ts, m, e, flags, unit))
+            out.append(Reading(code, ts, m, e, flags, unit))
     return out, unmapped

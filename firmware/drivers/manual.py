@@ -9,6 +9,7 @@ the gateway's manual-entry journal beside the log (docs/drivers.md).
 
 from shared import civil
 from shared.codec import codes, decimals
+from firmware.lib.reading import Reading
 from shared.codec.flags import FLAG_MANUAL
 
 _MIN_MS = 946684800000          # 2000-01-01
@@ -85,7 +86,7 @@ def entry(doc, now_ms, utc_offset_s=8 * 3600, tables=None):
     operator = doc.get('operator')
     if not isinstance(operator, str) or not operator.strip():
         raise EntryError('operator is required: who entered the value')
-    reading = (int(code), end, m, e, FLAG_MANUAL, unit)
+    reading = Reading(int(code), end, m, e, FLAG_MANUAL, unit)
     journal = {'code': code, 'value': value, 'unit': unit, 'from_ms': start, 'to_ms': end,
                'evidence': evidence.strip(), 'operator': operator.strip(), 'entered_ms': now_ms}
     return reading, journal

@@ -17,6 +17,7 @@ import json
 import struct
 
 from shared.codec import codes, decimals, mp
+from firmware.lib.reading import Reading
 from shared.codec.flags import FLAG_MISSING
 
 CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 1, 2, 3, 4, 8, 9, 12, 13, 14
@@ -180,11 +181,11 @@ def _one(item, tables):
         raise PayloadError('%s: "v" must be decimal text, a number or null' % code)
     elif isinstance(v, float) and (v != v or v in (float('inf'), float('-inf'))):
         raise PayloadError('%s: "v" is not a finite number' % code)
-    return (int(code), t, v, exp, flags, unit)
+    return Reading(int(code), t, v, exp, flags, unit)
 
 
 def readings(payload, tables=None):
-    """Readings (code, time ms, value, exponent, flags, unit) of one message; [] for an
+    """The Readings of one message; [] for an
     empty payload; PayloadError naming the fault otherwise.  All or nothing: one bad
     reading refuses the message, so a half-taken message is never acknowledged."""
     if not payload:

@@ -3,12 +3,15 @@ each turns the points due into transactions.  Sans-IO and portable.
 
 A Transaction carries the request bytes, a reply collector whose feed(bytes)
 returns None until the reply is complete, then a result (or raises the
-protocol's error), and decode(result) -> [(point, value, exponent, unit)].
+protocol's error), and decode(result) -> [Reading] (not yet stamped: ts_ms is
+None; unit is the unit the meter reports), with a reason in notes[code] where a
+value came with one (a 4-20 mA loop out of range, say).
 """
 
 from firmware.drivers import analog, cjt188, dlt645, modbus, registers
 from firmware.drivers.dlt645 import MeterError
 from firmware.drivers.modbus import ModbusError
+from firmware.lib.reading import Reading
 
 ERRORS = (MeterError, ModbusError)
 
@@ -45,6 +48,7 @@ class Transaction:
         self.reply = reply
         self.points = points
         self.decode = decode
+        self.notes = {}                 # code -> reason given with its value
 
 
 # -- DL/T 645 -----------------------------------------------------------------------------
@@ -122,7 +126,7 @@ class Dlt645Meter:
         for p in points:
             req = dlt645.build_read(self.address, p.item, self.version)
             out.append(Transaction(req, _Dlt645Reply(self.address, p.item, self.version), [p],
-                                   lambda r, p=p: [(p, r[0], r[1], r[2])]))
+                                   lambda r, p=p: [Reading(p.code, None, r[0], r[1], 0, r[2])]))
         return out
 
 
@@ -167,7 +171,7 @@ class Cjt188Meter:
         req = cjt188.build_read(self.meter_type, self.address, ser=self.ser, swapped=self.swapped_di)
 
         def decode(result):
-            return [(p, result[p.item][0], result[p.item][1], result[p.item][2]) for p in points]
+            return [Reading(p.code, None, result[p.item][0], result[p.item][1], 0, result[p.item][2]) for p in points]
         return [Transaction(req, _Cjt188Reply(self.meter_type, self.address, self.ser), list(points), decode)]
 
 
@@ -227,7 +231,7 @@ class ModbusDevice:
     def check_point(self, point):
         return point.item.unit
 
-    def _decode_block(self, start, members, words):
+    def _decode_block(self, tx, start, members, words):
         out = []
         for p in members:
             it = p.item
@@ -238,9 +242,11 @@ class ModbusDevice:
                 if isinstance(value, float):
                     raise ModbusError('a 4-20 mA point needs an integer register', 'format')
                 value, exp, flags, reason = it.loop.convert(value, exp)
-                out.append((p, value, exp, it.unit, flags, reason))
+                if reason:
+                    tx.notes[p.code] = reason
+                out.append(Reading(p.code, None, value, exp, flags, it.unit))
                 continue
-            out.append((p, value, exp, it.unit))
+            out.append(Reading(p.code, None, value, exp, 0, it.unit))
         return out
 
     def transactions(self, points):
@@ -254,7 +260,7 @@ class ModbusDevice:
             else:
                 req = modbus.rtu_adu(self.unit_id, pdu)
                 reply = modbus.RtuReply(self.unit_id, fn, end - start)
-            out.append(Transaction(req, reply, members,
-                                   lambda words, start=start, members=members: self._decode_block(start, members,
-                                                                                                   words)))
+            tx = Transaction(req, reply, members, None)
+            tx.decode = lambda words, tx=tx, start=start, members=members: self._decode_block(tx, start, members, words)
+            out.append(tx)
         return out

@@ -10,6 +10,7 @@ never the last good value with a new time.
 from shared import units
 from shared.codec.flags import FLAG_INVALID, FLAG_MISSING
 from firmware.lib import cumulative
+from firmware.lib.reading import Reading
 
 
 def _below(value, exp, bound):
@@ -46,7 +47,7 @@ class Intake:
         self.last_reason[point.key] = reason
         if self.log_reason is not None:
             self.log_reason(point, ts_ms, reason)
-        return (point.code, ts_ms, None, 0, FLAG_MISSING, point.unit)
+        return Reading(point.code, ts_ms, None, 0, FLAG_MISSING, point.unit)
 
     def measured(self, point, value, exp, meter_unit, ts_ms, flags=0, reason=None):
         if value is None:
@@ -76,4 +77,4 @@ class Intake:
             self.last_reason[point.key] = reason
             if self.log_reason is not None:
                 self.log_reason(point, ts_ms, reason)
-        return (point.code, ts_ms, value, exp, flags, point.unit)
+        return Reading(point.code, ts_ms, value, exp, flags, point.unit)

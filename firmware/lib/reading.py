@@ -1,10 +1,19 @@
-"""A reading as the gateway's log stores it: the payload of one log record.
+"""A reading on its way from a driver to the ring log, and as the log stores it.
 
-msgpack array [code, time in ms, value, exponent, flags, unit]; the code is the
-12-digit data-item code as an integer (leading zeros restored on the way out),
-value an integer mantissa, a float or nil (docs/protocol.md §4).  The sequence
-number is the log's.  Portable.
+Reading(code, ts_ms, value, exp, flags, unit): the 12-digit data-item code as an
+integer (leading zeros restored on the way out), the time in ms (None until the
+intake stamps it), an integer mantissa x 10**exp, a float or None (then the
+flags say why), the quality flags (shared/codec/flags.py) and the unit.  It is a
+tuple, so it compares equal to (code, ts_ms, value, exp, flags, unit).
+
+In the log a reading is the msgpack array [code, time in ms, value, exponent,
+flags, unit]; the sequence number is the log's (docs/protocol.md §4).  Portable.
 """
+
+try:
+    from collections import namedtuple
+except ImportError:  # pragma: no cover - older MicroPython ports
+    from ucollections import namedtuple
 
 from shared.codec import mp
 from shared.codec.frame import Record
@@ -12,8 +21,12 @@ from shared.codec.frame import Record
 CODE_DIGITS = 12
 
 
-def pack(code, ts_ms, value, exp, flags, unit):
-    return mp.packb_list([int(code), ts_ms, value, exp, flags, unit])
+class Reading(namedtuple('Reading', ('code', 'ts_ms', 'value', 'exp', 'flags', 'unit'))):
+    __slots__ = ()
+
+    def pack(self):
+        """The log payload of this reading."""
+        return mp.packb_list([int(self.code), self.ts_ms, self.value, self.exp, self.flags, self.unit])
 
 
 def unpack(seq, payload):

@@ -13,8 +13,10 @@ from firmware.drivers import dlt645
 from firmware.drivers.polled import ERRORS, FollowUp
 from firmware.lib import polling
 from firmware.lib.intake import Intake
+from firmware.lib.reading import Reading
 from firmware.ports import PortError, SerialPort, TcpPort
 from shared import civil
+from shared.codec.flags import FLAG_MISSING
 
 log = logging.getLogger('tanji.bus')
 
@@ -43,8 +45,8 @@ class BusRunner:
     def _now_ms(self) -> int:
         return int(self.clock.now() * 1000)
 
-    def _emit(self, reading) -> None:
-        if reading[4] & 1:
+    def _emit(self, reading: Reading) -> None:
+        if reading.flags & FLAG_MISSING:
             self.stats['missing'] += 1
         else:
             self.stats['readings'] += 1
@@ -109,10 +111,10 @@ class BusRunner:
                     silent = reason
                 continue
             any_ok = True
-            for item in values:
-                point, value, exp, unit = item[:4]
-                flags, why = (item[4], item[5]) if len(item) > 4 else (0, None)
-                self._emit(self.intake.measured(point, value, exp, unit, ts, flags, why))
+            points = {p.code: p for p in tx.points}
+            for r in values:
+                self._emit(self.intake.measured(points[r.code], r.value, r.exp, r.unit, ts, r.flags,
+                                                tx.notes.get(r.code)))
         return any_ok
 
     async def _time_sync(self, now: float) -> None:

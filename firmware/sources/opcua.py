@@ -10,6 +10,8 @@ import asyncio
 import logging
 import math
 
+from shared.codec.flags import FLAG_MISSING
+
 log = logging.getLogger('tanji.opcua')
 logging.getLogger('asyncua').setLevel(logging.WARNING)      # its INFO lines are per publish
 logging.getLogger('asyncua.client.client').setLevel(logging.ERROR)   # 'session timeout revised' on every connect
@@ -58,7 +60,7 @@ class OpcuaSource:
                 reading = self.intake.missing(point, ts, 'value %r is not a number' % (data_value.Value,))
             else:
                 reading = self.intake.measured(point, v[0], v[1], point.unit, ts)
-        self.stats['missing' if reading[4] & 1 else 'readings'] += 1
+        self.stats['missing' if reading.flags & FLAG_MISSING else 'readings'] += 1
         self.sink.add_reading(reading)
 
     def datachange_notification(self, node, val, data) -> None:       # asyncua subscription handler

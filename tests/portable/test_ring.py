@@ -3,6 +3,7 @@
 import os
 
 from firmware.lib import reading, ring, segment, thinning
+from firmware.lib.reading import Reading
 from firmware.lib.ring import RingFull, RingLog
 from portable_helpers import ENERGY, POWER, raises
 
@@ -30,7 +31,7 @@ def _cleanup(log, path):
 
 
 def _payload(i):
-    return reading.pack(ENERGY, T0 + i * 60000, 100000 + i * 7, -2, 0, 'kWh')
+    return Reading(ENERGY, T0 + i * 60000, 100000 + i * 7, -2, 0, 'kWh').pack()
 
 
 def _fill(log, n, start=0):
@@ -155,8 +156,8 @@ def _minute_data(i):
     minute, kind = divmod(i, 2)
     ts = T0 + minute * 60000
     if kind == 0:
-        return reading.pack(ENERGY, ts, 100000 + minute * 11, -2, 0, 'kWh')
-    return reading.pack(POWER, ts, 4000 + minute % 50, -1, 0, 'kW')
+        return Reading(ENERGY, ts, 100000 + minute * 11, -2, 0, 'kWh').pack()
+    return Reading(POWER, ts, 4000 + minute % 50, -1, 0, 'kW').pack()
 
 
 def test_thinning_keeps_day_bounding_register_readings_and_reports_the_rest():

@@ -3,6 +3,7 @@
 import os
 
 from firmware.lib import outbox, reading
+from firmware.lib.reading import Reading
 from shared.delivery import machine as delivery
 from firmware.lib.ring import RingLog
 from firmware.lib.state import SLOT_SIZE, StateFile
@@ -62,8 +63,8 @@ def test_unreadable_or_unframeable_readings_are_declared_lost_not_hidden():
     log = RingLog(path, segment_size=8192, segment_count=8)
     log.append(_minute_data(0))
     log.append(b'\x93garbage')                                        # not a reading
-    log.append(reading.pack(999999999999, T0, 1, 0, 0, 'kWh'))        # not a code in the tables
-    log.append(reading.pack(ENERGY, T0, None, 0, 0, 'kWh'))           # missing value without a flag
+    log.append(Reading(999999999999, T0, 1, 0, 0, 'kWh').pack())        # not a code in the tables
+    log.append(Reading(ENERGY, T0, None, 0, 0, 'kWh').pack())           # missing value without a flag
     log.append(_minute_data(2))
     log.commit()
     built = outbox.build(log.reader(0), 'GW-1', KEY.sign, 0, 100, 1 << 20)

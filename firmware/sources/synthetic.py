@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+from firmware.lib.reading import Reading
 from shared.codec import codes
 
 
@@ -24,11 +25,10 @@ class SyntheticMeters:
         self.rate_per_s = rate_per_s
         self.unit = unit
 
-    def reading(self, k: int) -> tuple[int, int, int, int, int, str]:
-        """(code, time ms, mantissa, exponent, flags, unit) of reading k: each point's register
-        grows by its point number every round."""
+    def reading(self, k: int) -> Reading:
+        """Reading number k: each point's register grows by its point number every round."""
         point = k % self.points
-        return (self.codes[point], self.t0_ms + k * self.step_ms, 1_000_000 + (k // self.points) * (point + 1),
+        return Reading(self.codes[point], self.t0_ms + k * self.step_ms, 1_000_000 + (k // self.points) * (point + 1),
                 -2, 0, self.unit)
 
     async def run(self, gateway, clock) -> None:
@@ -43,5 +43,5 @@ class SyntheticMeters:
             n = int(owed)
             owed -= n
             for _ in range(n):
-                if not gateway.add(*self.reading(gateway.ring.next_seq)):
+                if gateway.add_reading(self.reading(gateway.next_seq)) is None:
                     break
