@@ -35,14 +35,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from firmware.settings import GatewayConfigError, number, unique_name
+from firmware.sources import config as sources_config
+
 # 30 days of 500 points read every minute is 21.6 million readings; a reading costs
 # about 33 bytes of payload plus 16 of framing in the log, so 1.06 GB.  1.5 GiB leaves
 # room for longer codes and larger values and gives about 45 days at that rate.
 DEFAULT_RING_MB = 1536
-
-
-class GatewayConfigError(Exception):
-    """The configuration cannot be used; the message names the setting."""
 
 
 @dataclass
@@ -86,15 +85,6 @@ def _time_of_day(text: str, where: str) -> int:
     return int(m.group(1)) * 3600 + int(m.group(2)) * 60
 
 
-def _number(doc: dict, key: str, where: str, default, minimum=0, integer=False):
-    value = doc.get(key, default)
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if not ok or isinstance(value, bool) or value < minimum:
-        raise GatewayConfigError('%s.%s must be a%s number >= %s, not %r'
-                                 % (where, key, 'n integer' if integer else '', minimum, value))
-    return value
-
-
 def parse(doc: dict) -> GatewayConfig:
     unknown = set(doc) - {'gateway', 'centre', 'source', 'bus', 'meter', 'point', 'mqtt', 'opcua', 'hj212', 'manual'}
     if unknown:
@@ -105,7 +95,6 @@ def parse(doc: dict) -> GatewayConfig:
     known = {'id', 'key', 'data_dir', 'ring_mb', 'segment_mb', 'policy', 'commit_interval_ms', 'utc_offset_h', 'board'}
     if set(g) - known:
         raise GatewayConfigError('unknown setting(s) gateway.%s' % ', gateway.'.join(sorted(set(g) - known)))
-    from firmware.sources import config as sources_config
     if g.get('board') is not None and not g.get('data_dir'):
         if not isinstance(g['board'], str):
             raise GatewayConfigError('gateway.board must be a board profile name or path')
@@ -117,11 +106,11 @@ def parse(doc: dict) -> GatewayConfig:
             raise GatewayConfigError('gateway.%s is required' % key)
     cfg = GatewayConfig(
         id=g['id'], key=g['key'], data_dir=g['data_dir'],
-        ring_mb=_number(g, 'ring_mb', 'gateway', DEFAULT_RING_MB, 1, True),
-        segment_mb=_number(g, 'segment_mb', 'gateway', 16, 1, True),
+        ring_mb=number(g, 'ring_mb', 'gateway', DEFAULT_RING_MB, 1, integer=True),
+        segment_mb=number(g, 'segment_mb', 'gateway', 16, 1, integer=True),
         policy=g.get('policy', 'thin'),
-        commit_interval_ms=_number(g, 'commit_interval_ms', 'gateway', 1000, 1, True),
-        utc_offset_h=_number(g, 'utc_offset_h', 'gateway', 8.0, -12),
+        commit_interval_ms=number(g, 'commit_interval_ms', 'gateway', 1000, 1, integer=True),
+        utc_offset_h=number(g, 'utc_offset_h', 'gateway', 8.0, -12),
     )
     if cfg.policy not in ('thin', 'drop_oldest', 'stop'):
         raise GatewayConfigError('gateway.policy must be thin, drop_oldest or stop, not %r' % cfg.policy)
@@ -135,22 +124,19 @@ def parse(doc: dict) -> GatewayConfig:
         extra = set(c) - {'name', 'url', 'every_s', 'times', 'max_records', 'max_bytes', 'rate_bytes_s'}
         if extra:
             raise GatewayConfigError('%s: unknown setting(s) %s' % (where, ', '.join(sorted(extra))))
-        name, url = c.get('name'), c.get('url')
-        if not isinstance(name, str) or not re.fullmatch(r'[A-Za-z0-9_.-]{1,64}', name) or name in names:
-            raise GatewayConfigError('%s.name must be a unique name of letters, digits, . _ -' % where)
+        name, url = unique_name(c, where, names), c.get('url')
         if not isinstance(url, str) or not url.startswith(('http://', 'https://')):
             raise GatewayConfigError('%s.url must be an http:// or https:// URL' % where)
-        names.add(name)
         times = c.get('times')
         if times is not None:
             if not isinstance(times, list) or not times:
                 raise GatewayConfigError('%s.times must be a list of "HH:MM"' % where)
             times = [_time_of_day(t, where) for t in times]
         cfg.centres.append(CentreConfig(
-            name, url, every_s=_number(c, 'every_s', where, 60.0), times=times,
-            max_records=_number(c, 'max_records', where, 5000, 1, True),
-            max_bytes=_number(c, 'max_bytes', where, 256 * 1024, 1024, True),
-            rate_bytes_s=_number(c, 'rate_bytes_s', where, 0.0)))
+            name, url, every_s=number(c, 'every_s', where, 60.0, 0), times=times,
+            max_records=number(c, 'max_records', where, 5000, 1, integer=True),
+            max_bytes=number(c, 'max_bytes', where, 256 * 1024, 1024, integer=True),
+            rate_bytes_s=number(c, 'rate_bytes_s', where, 0.0, 0)))
     if not cfg.centres:
         raise GatewayConfigError('at least one [[centre]] is required')
     source = doc.get('source', {})

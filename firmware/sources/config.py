@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from firmware.config import GatewayConfigError
+from firmware.settings import check_keys, fail, number, text, unique_name
 from firmware.drivers import dlt645, polled, registers
 from firmware.drivers.analog import AnalogError
 from shared import units
@@ -92,55 +92,17 @@ class Sources:
         return not (self.buses or self.mqtt or self.opcua or self.hj212 or self.manual)
 
 
-def _fail(where: str, message: str):
-    raise GatewayConfigError('%s: %s' % (where, message))
-
-
-def _check_keys(doc: dict, allowed: set, where: str) -> None:
-    if not isinstance(doc, dict):
-        _fail(where, 'must be a table')
-    extra = set(doc) - allowed
-    if extra:
-        _fail(where, 'unknown setting(s) %s' % ', '.join(sorted(extra)))
-
-
-def _num(doc: dict, key: str, where: str, default, low, high=None, integer=False):
-    v = doc.get(key, default)
-    ok = isinstance(v, int) if integer else isinstance(v, (int, float))
-    if not ok or isinstance(v, bool) or v < low or (high is not None and v > high):
-        _fail(where, '%s must be a%s number in %s..%s, not %r' % (key, 'n integer' if integer else '', low,
-                                                                  high if high is not None else '', v))
-    return v
-
-
-def _text(doc: dict, key: str, where: str, required=True, default=None):
-    v = doc.get(key, default)
-    if v is None and not required:
-        return None
-    if not isinstance(v, str) or not v:
-        _fail(where, '%s is required (text)' % key)
-    return v
-
-
-def _name(doc: dict, where: str, seen: set) -> str:
-    name = doc.get('name')
-    if not isinstance(name, str) or not re.fullmatch(r'[A-Za-z0-9_.-]{1,64}', name) or name in seen:
-        _fail(where, 'name must be a unique name of letters, digits, . _ -')
-    seen.add(name)
-    return name
-
-
 def _code_unit(doc: dict, where: str, tables) -> tuple[int, str]:
     code = doc.get('code')
     try:
         code = tables.validate(code)
     except (codes.CodeError, TypeError, AttributeError) as e:
-        _fail(where, 'code %r: %s' % (code, e))
-    unit = _text(doc, 'unit', where)
+        fail(where, 'code %r: %s' % (code, e))
+    unit = text(doc, 'unit', where)
     try:
         tables.check_unit(code, unit)
     except codes.CodeError as e:
-        _fail(where, str(e))
+        fail(where, str(e))
     return int(code), unit
 
 
@@ -148,10 +110,10 @@ def _period(doc: dict, where: str, default='minute') -> float:
     v = doc.get('every', default)
     if isinstance(v, str):
         if v not in PERIODS:
-            _fail(where, 'every must be "minute", "hour" or a number of seconds, not %r' % v)
+            fail(where, 'every must be "minute", "hour" or a number of seconds, not %r' % v)
         return float(PERIODS[v])
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-        _fail(where, 'every must be "minute", "hour" or a number of seconds > 0, not %r' % (v,))
+        fail(where, 'every must be "minute", "hour" or a number of seconds > 0, not %r' % (v,))
     return float(v)
 
 
@@ -162,7 +124,7 @@ def _decimal(doc: dict, key: str, where: str):
     try:
         return decimals.parse(str(v))
     except decimals.DecimalError as e:
-        _fail(where, '%s: %s' % (key, e))
+        fail(where, '%s: %s' % (key, e))
 
 
 def load_board(ref: str, where='gateway.board') -> dict:
@@ -172,176 +134,176 @@ def load_board(ref: str, where='gateway.board') -> dict:
         doc = tomllib.loads(path.read_text(encoding='utf-8'))
     except OSError:
         known = sorted(p.stem for p in BOARDS_DIR.glob('*.toml'))
-        _fail(where, 'no board profile %r (known: %s)' % (ref, ', '.join(known)))
+        fail(where, 'no board profile %r (known: %s)' % (ref, ', '.join(known)))
     except tomllib.TOMLDecodeError as e:
-        _fail(where, '%s is not valid TOML: %s' % (path, e))
+        fail(where, '%s is not valid TOML: %s' % (path, e))
     board = doc.get('board')
-    _check_keys(board, {'name', 'description', 'storage', 'serial', 'cpu', 'ram_mb'}, '%s (%s)' % (where, path))
+    check_keys(board, {'name', 'description', 'storage', 'serial', 'cpu', 'ram_mb'}, '%s (%s)' % (where, path))
     serial = board.get('serial', {})
     if not isinstance(serial, dict) or not all(isinstance(v, str) for v in serial.values()):
-        _fail(where, 'board serial must map port names to device paths')
+        fail(where, 'board serial must map port names to device paths')
     return board
 
 
 def _bus(doc: dict, where: str, seen: set, board: dict | None) -> BusConfig:
-    _check_keys(doc, {'name', 'protocol', 'port', 'host', 'tcp_port', 'baud', 'parity', 'stopbits', 'timeout_ms',
+    check_keys(doc, {'name', 'protocol', 'port', 'host', 'tcp_port', 'baud', 'parity', 'stopbits', 'timeout_ms',
                       'retries', 'gap_ms', 'degrade_after', 'probe_s', 'probe_max_s', 'time_sync_h'}, where)
-    name = _name(doc, where, seen)
+    name = unique_name(doc, where, seen)
     protocol = doc.get('protocol')
     if protocol not in PROTOCOLS:
-        _fail(where, 'protocol must be one of %s, not %r' % (', '.join(PROTOCOLS), protocol))
+        fail(where, 'protocol must be one of %s, not %r' % (', '.join(PROTOCOLS), protocol))
     bus = BusConfig(name, protocol)
     if protocol in SERIAL_PROTOCOLS:
-        port = _text(doc, 'port', where)
+        port = text(doc, 'port', where)
         if board and port in board.get('serial', {}):
             port = board['serial'][port]
         elif not port.startswith('/'):
-            _fail(where, 'port %r is neither a device path nor a serial port of the board' % port)
+            fail(where, 'port %r is neither a device path nor a serial port of the board' % port)
         bus.port = port
-        bus.baud = _num(doc, 'baud', where, 1200 if protocol == 'dlt645-1997' else 2400 if protocol != 'modbus-rtu'
+        bus.baud = number(doc, 'baud', where, 1200 if protocol == 'dlt645-1997' else 2400 if protocol != 'modbus-rtu'
                         else 9600, 300, 921600, integer=True)
         bus.parity = doc.get('parity', 'N' if protocol == 'modbus-rtu' else 'E')
         if bus.parity not in ('N', 'E', 'O'):
-            _fail(where, 'parity must be N, E or O')
-        bus.stopbits = _num(doc, 'stopbits', where, 1, 1, 2, integer=True)
+            fail(where, 'parity must be N, E or O')
+        bus.stopbits = number(doc, 'stopbits', where, 1, 1, 2, integer=True)
     else:
-        bus.host = _text(doc, 'host', where)
-        bus.tcp_port = _num(doc, 'tcp_port', where, 502, 1, 65535, integer=True)
-    bus.timeout_s = _num(doc, 'timeout_ms', where, 1000, 10, 60000) / 1000.0
-    bus.retries = _num(doc, 'retries', where, 2, 0, 10, integer=True)
-    bus.gap_s = _num(doc, 'gap_ms', where, 50 if protocol != 'modbus-tcp' else 0, 0, 10000) / 1000.0
-    bus.degrade_after = _num(doc, 'degrade_after', where, 3, 1, 1000, integer=True)
-    bus.probe_s = _num(doc, 'probe_s', where, 60, 0.01)
-    bus.probe_max_s = _num(doc, 'probe_max_s', where, 600, bus.probe_s)
+        bus.host = text(doc, 'host', where)
+        bus.tcp_port = number(doc, 'tcp_port', where, 502, 1, 65535, integer=True)
+    bus.timeout_s = number(doc, 'timeout_ms', where, 1000, 10, 60000) / 1000.0
+    bus.retries = number(doc, 'retries', where, 2, 0, 10, integer=True)
+    bus.gap_s = number(doc, 'gap_ms', where, 50 if protocol != 'modbus-tcp' else 0, 0, 10000) / 1000.0
+    bus.degrade_after = number(doc, 'degrade_after', where, 3, 1, 1000, integer=True)
+    bus.probe_s = number(doc, 'probe_s', where, 60, 0.01)
+    bus.probe_max_s = number(doc, 'probe_max_s', where, 600, bus.probe_s)
     if 'time_sync_h' in doc and protocol != 'dlt645':
-        _fail(where, 'time_sync_h: only DL/T 645-2007 buses have a broadcast time sync here')
-    bus.time_sync_s = _num(doc, 'time_sync_h', where, 24 if protocol == 'dlt645' else 0, 0, 8760) * 3600.0
+        fail(where, 'time_sync_h: only DL/T 645-2007 buses have a broadcast time sync here')
+    bus.time_sync_s = number(doc, 'time_sync_h', where, 24 if protocol == 'dlt645' else 0, 0, 8760) * 3600.0
     return bus
 
 
 def _meter(doc: dict, where: str, bus: BusConfig):
-    _check_keys(doc, {'name', 'bus', 'address', 'unit_id', 'type', 'di_order'}, where)
+    check_keys(doc, {'name', 'bus', 'address', 'unit_id', 'type', 'di_order'}, where)
     try:
         if bus.protocol in ('dlt645', 'dlt645-1997'):
-            address = _text(doc, 'address', where)
+            address = text(doc, 'address', where)
             if not re.fullmatch(r'\d{12}', address):
-                _fail(where, 'address must be the 12-digit meter address, e.g. "000012345678"')
+                fail(where, 'address must be the 12-digit meter address, e.g. "000012345678"')
             return polled.Dlt645Meter(address, dlt645.V2007 if bus.protocol == 'dlt645' else dlt645.V1997)
         if bus.protocol == 'cjt188':
-            address = _text(doc, 'address', where)
+            address = text(doc, 'address', where)
             if not re.fullmatch(r'\d{14}', address):
-                _fail(where, 'address must be the 14-digit meter address')
-            kind = _text(doc, 'type', where)
+                fail(where, 'address must be the 14-digit meter address')
+            kind = text(doc, 'type', where)
             if not re.fullmatch(r'[0-9A-Fa-f]{2}', kind):
-                _fail(where, 'type must be the meter type in hex: 10 water, 20 heat, 30 gas')
+                fail(where, 'type must be the meter type in hex: 10 water, 20 heat, 30 gas')
             order = doc.get('di_order', '901F')
             if order not in ('901F', '1F90'):
-                _fail(where, 'di_order must be "901F" or "1F90"')
+                fail(where, 'di_order must be "901F" or "1F90"')
             return polled.Cjt188Meter(int(kind, 16), address, swapped_di=order == '1F90')
-        return polled.ModbusDevice(_num(doc, 'unit_id', where, 1, 0, 247, integer=True),
+        return polled.ModbusDevice(number(doc, 'unit_id', where, 1, 0, 247, integer=True),
                                    tcp=bus.protocol == 'modbus-tcp')
     except ValueError as e:
-        _fail(where, str(e))
+        fail(where, str(e))
 
 
 def _point(doc: dict, where: str, meter_name: str, driver, tables) -> polled.Point:
-    _check_keys(doc, {'meter', 'code', 'unit', 'item', 'register', 'every', 'low', 'high', 'register_digits',
+    check_keys(doc, {'meter', 'code', 'unit', 'item', 'register', 'every', 'low', 'high', 'register_digits',
                       'max_per_hour', 'meter_unit'}, where)
     code, unit = _code_unit(doc, where, tables)
     if isinstance(driver, polled.ModbusDevice):
         reg = doc.get('register')
         if not isinstance(reg, dict):
-            _fail(where, 'register = {address = ..., type = ...} is required for a Modbus point')
-        _check_keys(reg, {'address', 'type', 'function', 'word_order', 'byte_order', 'scale', 'offset', 'loop',
+            fail(where, 'register = {address = ..., type = ...} is required for a Modbus point')
+        check_keys(reg, {'address', 'type', 'function', 'word_order', 'byte_order', 'scale', 'offset', 'loop',
                           'unit'}, where + '.register')
         try:
             loop = reg.get('loop')
             if loop is not None and (not isinstance(loop, list) or len(loop) != 2):
-                _fail(where, 'register.loop must be [low, high] of the 4-20 mA range')
+                fail(where, 'register.loop must be [low, high] of the 4-20 mA range')
             item = polled.RegisterItem(reg.get('address'), reg.get('type', 'u16'), reg.get('function', 'holding'),
                                        reg.get('word_order', 'big'), reg.get('byte_order', 'big'),
                                        reg.get('scale', '1'), reg.get('offset', '0'), loop, reg.get('unit'))
         except (registers.RegisterError, AnalogError) as e:
-            _fail(where, str(e))
+            fail(where, str(e))
     elif isinstance(driver, polled.Dlt645Meter):
         item = doc.get('item')
         if not isinstance(item, str) or not re.fullmatch(r'[0-9A-Fa-f]{4}|[0-9A-Fa-f]{8}', item):
-            _fail(where, 'item must be the data identifier in hex, e.g. "00010000"')
+            fail(where, 'item must be the data identifier in hex, e.g. "00010000"')
         item = int(item, 16)
     else:
-        item = _text(doc, 'item', where)
+        item = text(doc, 'item', where)
     digits = doc.get('register_digits')
     if digits is not None and (isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 18):
-        _fail(where, 'register_digits must be the number of integer digits of the register (1..18)')
+        fail(where, 'register_digits must be the number of integer digits of the register (1..18)')
     max_per_hour = _decimal(doc, 'max_per_hour', where)
     low, high = _decimal(doc, 'low', where), _decimal(doc, 'high', where)
-    meter_unit = _text(doc, 'meter_unit', where, required=False)
+    meter_unit = text(doc, 'meter_unit', where, required=False)
     point = polled.Point('%s/%s' % (meter_name, code), code, unit, _period(doc, where), item, low, high, digits,
                          None if max_per_hour is None else max_per_hour[0] * 10.0 ** max_per_hour[1] / 3600.0,
                          meter_unit)
     try:
         reported = driver.check_point(point)
     except ValueError as e:
-        _fail(where, str(e))
+        fail(where, str(e))
     source_unit = meter_unit or reported
     if source_unit is not None:
         try:
             units.shift(source_unit, unit)
         except units.UnitError as e:
-            _fail(where, 'the meter reports %s: %s' % (source_unit, e))
+            fail(where, 'the meter reports %s: %s' % (source_unit, e))
     return point
 
 
 def _mqtt(doc: dict, where: str, gateway_id: str) -> MqttConfig:
-    _check_keys(doc, {'host', 'port', 'topics', 'client_id', 'keepalive_s', 'username', 'password'}, where)
+    check_keys(doc, {'host', 'port', 'topics', 'client_id', 'keepalive_s', 'username', 'password'}, where)
     topics = doc.get('topics')
     if not isinstance(topics, list) or not topics or not all(isinstance(t, str) and t for t in topics):
-        _fail(where, 'topics must be a list of topic filters')
-    return MqttConfig(_text(doc, 'host', where), _num(doc, 'port', where, 1883, 1, 65535, integer=True), topics,
-                      _text(doc, 'client_id', where, default='tanji-%s' % gateway_id),
-                      _num(doc, 'keepalive_s', where, 30, 5, 3600, integer=True),
-                      _text(doc, 'username', where, required=False), _text(doc, 'password', where, required=False))
+        fail(where, 'topics must be a list of topic filters')
+    return MqttConfig(text(doc, 'host', where), number(doc, 'port', where, 1883, 1, 65535, integer=True), topics,
+                      text(doc, 'client_id', where, default='tanji-%s' % gateway_id),
+                      number(doc, 'keepalive_s', where, 30, 5, 3600, integer=True),
+                      text(doc, 'username', where, required=False), text(doc, 'password', where, required=False))
 
 
 def _opcua(doc: dict, where: str, tables) -> OpcuaConfig:
-    _check_keys(doc, {'url', 'node'}, where)
-    url = _text(doc, 'url', where)
+    check_keys(doc, {'url', 'node'}, where)
+    url = text(doc, 'url', where)
     if not url.startswith('opc.tcp://'):
-        _fail(where, 'url must start with opc.tcp://')
+        fail(where, 'url must start with opc.tcp://')
     nodes = []
     for j, n in enumerate(doc.get('node', [])):
         w = '%s.node[%d]' % (where, j + 1)
-        _check_keys(n, {'node', 'code', 'unit', 'mode', 'every'}, w)
+        check_keys(n, {'node', 'code', 'unit', 'mode', 'every'}, w)
         code, unit = _code_unit(n, w, tables)
         mode = n.get('mode', 'subscribe')
         if mode not in ('subscribe', 'read'):
-            _fail(w, 'mode must be "subscribe" or "read"')
-        nodes.append(OpcuaNode(_text(n, 'node', w), code, unit, mode, _period(n, w)))
+            fail(w, 'mode must be "subscribe" or "read"')
+        nodes.append(OpcuaNode(text(n, 'node', w), code, unit, mode, _period(n, w)))
     if not nodes:
-        _fail(where, 'at least one [[opcua.node]] is required')
+        fail(where, 'at least one [[opcua.node]] is required')
     return OpcuaConfig(url, nodes)
 
 
 def _hj212(doc: dict, where: str, tables) -> Hj212Config:
-    _check_keys(doc, {'listen', 'password', 'stations', 'map'}, where)
-    listen = _text(doc, 'listen', where)
+    check_keys(doc, {'listen', 'password', 'stations', 'map'}, where)
+    listen = text(doc, 'listen', where)
     host, _, port = listen.rpartition(':')
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        _fail(where, 'listen must be host:port, e.g. "0.0.0.0:9212"')
+        fail(where, 'listen must be host:port, e.g. "0.0.0.0:9212"')
     stations = doc.get('stations')
     if stations is not None and (not isinstance(stations, list) or not all(isinstance(s, str) for s in stations)):
-        _fail(where, 'stations must be a list of MN')
+        fail(where, 'stations must be a list of MN')
     mapping = {}
     for j, m in enumerate(doc.get('map', [])):
         w = '%s.map[%d]' % (where, j + 1)
-        _check_keys(m, {'cn', 'pollutant', 'field', 'code', 'unit'}, w)
+        check_keys(m, {'cn', 'pollutant', 'field', 'code', 'unit'}, w)
         cn = m.get('cn')
         if cn not in ('2011', '2051', '2061', '2031'):
-            _fail(w, 'cn must be 2011 (real time), 2051 (minute), 2061 (hour) or 2031 (day)')
-        mapping[(cn, _text(m, 'pollutant', w), _text(m, 'field', w))] = _code_unit(m, w, tables)
+            fail(w, 'cn must be 2011 (real time), 2051 (minute), 2061 (hour) or 2031 (day)')
+        mapping[(cn, text(m, 'pollutant', w), text(m, 'field', w))] = _code_unit(m, w, tables)
     if not mapping:
-        _fail(where, 'at least one [[hj212.map]] is required')
-    return Hj212Config(host, int(port), _text(doc, 'password', where, required=False), stations, mapping)
+        fail(where, 'at least one [[hj212.map]] is required')
+    return Hj212Config(host, int(port), text(doc, 'password', where, required=False), stations, mapping)
 
 
 def parse(doc: dict, gateway_id: str, tables=None, utc_offset_s: int = 8 * 3600) -> Sources:
@@ -362,11 +324,11 @@ def parse(doc: dict, gateway_id: str, tables=None, utc_offset_s: int = 8 * 3600)
     for i, m in enumerate(doc.get('meter', [])):
         where = 'meter[%d]' % (i + 1)
         if not isinstance(m, dict):
-            _fail(where, 'must be a table')
-        name = _name(m, where, meters_seen)
+            fail(where, 'must be a table')
+        name = unique_name(m, where, meters_seen)
         bus = buses.get(m.get('bus'))
         if bus is None:
-            _fail(where, 'bus %r is not a configured [[bus]]' % m.get('bus'))
+            fail(where, 'bus %r is not a configured [[bus]]' % m.get('bus'))
         bus.meters[name] = _meter(m, where, bus)
         bus.points[name] = []
         owner[name] = bus
@@ -374,23 +336,23 @@ def parse(doc: dict, gateway_id: str, tables=None, utc_offset_s: int = 8 * 3600)
     for i, p in enumerate(doc.get('point', [])):
         where = 'point[%d]' % (i + 1)
         if not isinstance(p, dict):
-            _fail(where, 'must be a table')
+            fail(where, 'must be a table')
         bus = owner.get(p.get('meter'))
         if bus is None:
-            _fail(where, 'meter %r is not a configured [[meter]]' % p.get('meter'))
+            fail(where, 'meter %r is not a configured [[meter]]' % p.get('meter'))
         point = _point(p, where, p['meter'], bus.meters[p['meter']], tables)
         if point.key in keys:
-            _fail(where, 'code %012d is already read from meter %s' % (point.code, p['meter']))
+            fail(where, 'code %012d is already read from meter %s' % (point.code, p['meter']))
         keys.add(point.key)
         bus.points[p['meter']].append(point)
     for bus in out.buses:
         for name, points in bus.points.items():
             if not points:
-                _fail('meter %s' % name, 'has no [[point]]')
+                fail('meter %s' % name, 'has no [[point]]')
     out.mqtt = [_mqtt(m, 'mqtt[%d]' % (i + 1), gateway_id) for i, m in enumerate(doc.get('mqtt', []))]
     out.opcua = [_opcua(o, 'opcua[%d]' % (i + 1), tables) for i, o in enumerate(doc.get('opcua', []))]
     out.hj212 = [_hj212(h, 'hj212[%d]' % (i + 1), tables) for i, h in enumerate(doc.get('hj212', []))]
     manual = doc.get('manual', {})
-    _check_keys(manual, {'enabled'}, 'manual')
+    check_keys(manual, {'enabled'}, 'manual')
     out.manual = bool(manual.get('enabled', False))
     return out
