@@ -11,7 +11,7 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 fi
 [ "$OUT" -nt "$SRC" ] && exit 0
 # -march=native: the library is built on the machine that runs it
-"$CC" -O3 -march=native -shared -fPIC -o "$OUT.tmp" "$SRC" 2>/dev/null || \
-    "$CC" -O3 -shared -fPIC -o "$OUT.tmp" "$SRC"
+"$CC" -O3 -march=native -pthread -shared -fPIC -o "$OUT.tmp" "$SRC" 2>/dev/null || \
+    "$CC" -O3 -pthread -shared -fPIC -o "$OUT.tmp" "$SRC"
 mv "$OUT.tmp" "$OUT"
 echo "built $OUT"

@@ -36,8 +36,6 @@ def _load():
     lib.sm2v_table_size.restype = ctypes.c_int
     lib.sm2v_prepare.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
     lib.sm2v_prepare.restype = ctypes.c_int
-    lib.sm2v_x1.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]
-    lib.sm2v_x1.restype = ctypes.c_int
     lib.sm2v_check.argtypes = [ctypes.c_char_p, ctypes.c_int] + [ctypes.c_char_p] * 4
     lib.sm2v_check.restype = ctypes.c_int
     lib.sm2v_comb_size.restype = ctypes.c_int

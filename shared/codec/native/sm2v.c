@@ -1,17 +1,20 @@
 /* SM2 signature verification core for the ingest server (CPython, loaded with ctypes).
  *
- * Computes x1 of s*G + t*P on the SM2 curve (GB/T 32918.2 §7.1 step B7); the caller
- * checks R = (e + x1) mod n = r.  Verification handles public data only, so this code
+ * Decides whether x1 of s*G + t*P on the SM2 curve (GB/T 32918.2 §7.1 step B7) is one
+ * of the caller's candidates for (r - e) mod n, so that R = (e + x1) mod n = r.
+ * Verification handles public data only, so this code
  * is not constant time.  Field: Montgomery arithmetic on four 64-bit limbs
  * (p = 2^256 - 2^224 - 2^96 + 2^64 - 1, so -p^-1 mod 2^64 = 1); points in Jacobian
  * coordinates (a = -3 doubling), tables in affine coordinates for mixed additions.
  * With comb tables (w * 16^i * point, built once for G and once per public key) the
  * sum takes 128 additions and no doubling; keys without one use interleaved 4-bit
  * windows over a 16-point table.  The final test compares X with c * Z^2 for the
- * candidates c of x1, so no inversion is needed.  No dependencies: plain C99 +
- * unsigned __int128 (gcc, clang).  Checked against OpenSSL and the pure-Python
+ * candidates c of x1, so no inversion is needed.  The tables of G are built once, by
+ * the first call from any thread (pthread_once).  No dependencies: plain C99 +
+ * unsigned __int128 (gcc, clang) + POSIX threads.  Checked against OpenSSL and the pure-Python
  * implementation by tests/test_sm2_native.py.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -31,7 +34,6 @@ static const uint8_t B_[32] = {0x28,0xE9,0xFA,0x9E,0x9D,0x9F,0x5E,0x34,0x4D,0x5A
 static fe R2, ONE, BM;            /* R^2 mod p, 1 and b in Montgomery form */
 static apt GTAB[16];              /* 0..15 times G, affine */
 static apt GCOMB[64][16];         /* w * 16^i * G, affine: s*G with 64 additions and no doubling */
-static int ready = 0;
 
 static int fe_is_zero(const fe *a) { return (a->v[0] | a->v[1] | a->v[2] | a->v[3]) == 0; }
 static int fe_eq(const fe *a, const fe *b) { return memcmp(a, b, sizeof(fe)) == 0; }
@@ -95,11 +97,6 @@ static void fe_from_bytes(fe *r, const uint8_t b[32]) {
         for (int k = 0; k < 8; k++) w = (w << 8) | b[(3 - i) * 8 + k];
         r->v[i] = w;
     }
-}
-
-static void fe_to_bytes(uint8_t b[32], const fe *a) {
-    for (int i = 0; i < 4; i++)
-        for (int k = 0; k < 8; k++) b[(3 - i) * 8 + k] = (uint8_t)(a->v[i] >> (56 - 8 * k));
 }
 
 static int fe_lt_p(const fe *a) {
@@ -220,7 +217,7 @@ static void comb(apt out[64][16], const jpt *p) {
     }
 }
 
-static void init(void) {
+static void init_once(void) {
     fe one_plain = {{1, 0, 0, 0}};
     fe x = one_plain;
     for (int i = 0; i < 512; i++) fe_add(&x, &x, &x);      /* 2^512 mod p */
@@ -235,10 +232,13 @@ static void init(void) {
     table(tab, &g);
     for (int k = 0; k < 16; k++) to_affine(&GTAB[k], &tab[k]);
     comb(GCOMB, &g);
-    ready = 1;
 }
 
-/* the public key's table: 16 Jacobian points; 0 if the key is not a point of the curve */
+/* verification runs in several threads: the tables of G are built exactly once */
+static pthread_once_t initialised = PTHREAD_ONCE_INIT;
+static void init(void) { pthread_once(&initialised, init_once); }
+
+/* sizes of a public key's tables: 16 affine points (0..15 times P), or the comb of 64 x 16 affine points */
 int sm2v_table_size(void) { return (int)(16 * sizeof(apt)); }
 int sm2v_comb_size(void) { return (int)(64 * 16 * sizeof(apt)); }
 
@@ -246,7 +246,7 @@ static int point_from(jpt *p, const uint8_t xy[64]);
 
 /* the key's comb table (sm2v_comb_size bytes): verification without doublings */
 int sm2v_prepare_comb(const uint8_t xy[64], uint8_t *out) {
-    if (!ready) init();
+    init();
     jpt p;
     if (!point_from(&p, xy)) return 0;
     comb((apt (*)[16])out, &p);
@@ -267,7 +267,7 @@ static int point_from(jpt *p, const uint8_t xy[64]) {
 }
 
 int sm2v_prepare(const uint8_t xy[64], uint8_t *out) {
-    if (!ready) init();
+    init();
     jpt p, tab[16];
     apt atab[16];
     if (!point_from(&p, xy)) return 0;
@@ -305,26 +305,12 @@ static int sum_comb(jpt *acc, const uint8_t *pcomb, const uint8_t s[32], const u
     return !acc->inf;
 }
 
-/* x1 of s*G + t*P (big-endian 32 bytes each); 0 when the sum is the point at infinity */
-int sm2v_x1(const uint8_t *ptable, const uint8_t s[32], const uint8_t t[32], uint8_t x1[32]) {
-    if (!ready) init();
-    jpt acc;
-    if (!sum(&acc, ptable, s, t)) return 0;
-    fe zi, zi2, x, plain = {{1, 0, 0, 0}};
-    fe_inv(&zi, &acc.z);
-    fe_sqr(&zi2, &zi);
-    fe_mul(&x, &acc.x, &zi2);
-    fe_mul(&x, &x, &plain);                                /* out of Montgomery form */
-    fe_to_bytes(x1, &x);
-    return 1;
-}
-
 /* 1 when x1 of s*G + t*P is one of the candidates c1, c2 (c2 optional): the caller passes
  * c = (r - e) mod n and c + n when that is below p, so no inversion is needed:
  * x1 = X / Z^2 = c  <=>  X = c * Z^2 */
 int sm2v_check(const uint8_t *ptable, int is_comb, const uint8_t s[32], const uint8_t t[32], const uint8_t c1[32],
                const uint8_t *c2) {
-    if (!ready) init();
+    init();
     jpt acc;
     if (!(is_comb ? sum_comb(&acc, ptable, s, t) : sum(&acc, ptable, s, t))) return 0;
     fe z2, c, cz2;
