@@ -262,8 +262,3 @@ def pdu_registers(function, words):
 def pdu_exception(function, code):
     return bytes((function | 0x80, code))
 
-
-def pdu_write_echo(request):
-    if request.function == WRITE_SINGLE:
-        return struct.pack('>BHH', WRITE_SINGLE, request.address, request.values[0])
-    return struct.pack('>BHH', WRITE_MULTIPLE, request.address, request.count)

@@ -71,6 +71,10 @@ class MqttSource:
                     elif packet.type == mqtt.PUBLISH:
                         await self._message(packet, writer)
                         last_sent = asyncio.get_running_loop().time()
+        except asyncio.CancelledError:
+            # an orderly stop: the broker keeps the session (clean=False) and queues QoS 1 messages for us
+            writer.write(mqtt.disconnect())
+            raise
         finally:
             self.connected.clear()
             writer.close()

@@ -170,10 +170,6 @@ def series(readings, seconds, digits=None, multiplier=ONE):
 
 # -- validity (seed 001 §8.1) ---------------------------------------------------------------
 
-def in_range(value, low=None, high=None):
-    return not (low is not None and value < low or high is not None and value > high)
-
-
 def plausible_against_history(value, monthly_totals):
     """seed 001 §8.1.2: a single reading must not exceed twice the source's historical
     valid monthly total (the largest of the months given).  True without history."""
