@@ -11,7 +11,8 @@ Frame (CJ/T 188-2004 §5; ../shared/reference/meters.md §2):
 """
 
 from firmware.drivers import bcd
-from firmware.drivers.dlt645 import MeterError, bcd_value
+from firmware.drivers.dlt645 import bcd_value
+from firmware.drivers.errors import MeterError
 
 PREAMBLE = b'\xfe\xfe\xfe\xfe'
 WATER_TYPES = (0x10, 0x11, 0x12, 0x13)

@@ -13,6 +13,8 @@ values by decode_read().  Values come back exactly, as (mantissa, exponent).
 """
 
 from firmware.drivers import bcd
+from firmware.drivers.errors import MeterError
+from firmware.drivers.transaction import FollowUp
 
 PREAMBLE = b'\xfe\xfe\xfe\xfe'
 WILDCARD = 'AAAAAAAAAAAA'
@@ -66,15 +68,6 @@ ITEMS_1997 = {
 }
 
 
-class MeterError(Exception):
-    """A reply that carries no usable value; `reason` says why in words."""
-
-    def __init__(self, reason, code=None):
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
-
-
 def checksum(data):
     return sum(data) & 0xFF
 
@@ -98,7 +91,8 @@ def _unoffset(data):
     return bytes((b - 0x33) & 0xFF for b in data)
 
 
-def _di_bytes(di, version):
+def di_bytes(di, version):
+    """A data identifier as it goes on the wire (before the +0x33 offset), low byte first."""
     n = 4 if version == V2007 else 2
     return bytes((di >> (8 * i)) & 0xFF for i in range(n))
 
@@ -109,11 +103,11 @@ def build(address, control, data=b'', preamble=PREAMBLE):
 
 
 def build_read(address, di, version=V2007):
-    return build(address, READ[version], _di_bytes(di, version))
+    return build(address, READ[version], di_bytes(di, version))
 
 
 def build_read_followup(address, di, seq):
-    return build(address, READ_FOLLOWUP[V2007], _di_bytes(di, V2007) + bytes((seq,)))
+    return build(address, READ_FOLLOWUP[V2007], di_bytes(di, V2007) + bytes((seq,)))
 
 
 def build_read_address():
@@ -218,7 +212,7 @@ def decode_read(frame, address, di, version=V2007):
         raise MeterError('meter refused: %s' % ', '.join(error_reasons(code)), 'refused')
     items = ITEMS_2007 if version == V2007 else ITEMS_1997
     di_len = 4 if version == V2007 else 2
-    if frame.data[:di_len] != _di_bytes(di, version):
+    if frame.data[:di_len] != di_bytes(di, version):
         raise MeterError('reply is for another data item', 'protocol')
     spec = items.get(di)
     if spec is None:
@@ -234,3 +228,59 @@ def decode_address_reply(frame):
     if not frame.is_reply or frame.function != READ_ADDRESS or frame.abnormal or len(frame.data) != 6:
         raise MeterError('not a read-address reply', 'protocol')
     return decode_address(frame.data)
+
+
+class ReadReply:
+    """A read, with its follow-up reads when the meter sets 'more follows' (D5 of C):
+    DL/T 645-2007 §7.1 (11 -> B1, then 12 with SEQ 1, 2, ... -> B2/92)."""
+
+    MAX_FOLLOWUPS = 16
+
+    def __init__(self, address, di, version):
+        self.parser = Parser()
+        self.address = address
+        self.di = di
+        self.version = version
+        self.collected = None           # value bytes of earlier frames
+        self.seq = 0
+
+    def _followup(self, frame):
+        di_len = 4
+        if self.collected is None:
+            if frame.function != READ[self.version] or frame.abnormal:
+                return None
+            if frame.data[:di_len] != di_bytes(self.di, self.version):
+                raise MeterError('reply is for another data item', 'protocol')
+            self.collected = bytes(frame.data[di_len:])
+        else:
+            # follow-up reply: DI + data + SEQ (DL/T 645-2007 §7.2)
+            if frame.data[:di_len] != di_bytes(self.di, self.version) or len(frame.data) < di_len + 1:
+                raise MeterError('follow-up reply is for another data item', 'protocol')
+            self.collected += bytes(frame.data[di_len:-1])
+        if frame.more_follows:
+            self.seq += 1
+            if self.seq > self.MAX_FOLLOWUPS:
+                raise MeterError('meter keeps announcing more frames', 'protocol')
+            return FollowUp(build_read_followup(self.address, self.di, self.seq))
+        whole = Frame(frame.address, 0x80 | READ[self.version],
+                             di_bytes(self.di, self.version) + self.collected)
+        return decode_read(whole, self.address, self.di, self.version)
+
+    def feed(self, data):
+        for item in self.parser.feed(data):
+            if isinstance(item, MeterError):
+                raise item
+            if not item.is_reply:
+                continue                      # our own request echoed by a half-duplex adapter
+            try:
+                if self.version == V2007 and (item.more_follows or self.collected is not None):
+                    if item.abnormal:
+                        raise MeterError('meter refused the follow-up: %s' % ', '.join(
+                            error_reasons(item.data[0] if item.data else 0)), 'refused')
+                    return self._followup(item)
+                return decode_read(item, self.address, self.di, self.version)
+            except MeterError as e:
+                if e.code not in ('protocol', 'address'):
+                    raise
+                # a late answer to an earlier request (another DI or meter): keep waiting
+        return None

@@ -14,6 +14,8 @@ peer the tests check this codec against.
 
 import struct
 
+from firmware.drivers.errors import MeterError
+
 READ_COILS = 0x01
 READ_DISCRETE_INPUTS = 0x02
 READ_HOLDING = 0x03
@@ -36,14 +38,9 @@ EXCEPTIONS = {
 }
 
 
-class ModbusError(Exception):
-    """A reply that cannot be used; code is 'checksum', 'refused', 'address', 'protocol' or 'format'
-    (the same vocabulary as the DL/T 645 and CJ/T 188 MeterError)."""
-
-    def __init__(self, reason, code):
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
+class ModbusError(MeterError):
+    """A Modbus reply that cannot be used; code is 'checksum', 'refused', 'address', 'protocol'
+    or 'format'."""
 
 
 def crc16(data):

@@ -1,19 +1,12 @@
 """Meters read by request and reply on a bus (DL/T 645, CJ/T 188, Modbus RTU/TCP):
-each turns the points due into transactions.  Sans-IO and portable.
-
-A Transaction carries the request bytes, a reply collector whose feed(bytes)
-returns None until the reply is complete, then a result (or raises the
-protocol's error), and decode(result) -> [Reading] (not yet stamped: ts_ms is
-None; unit is the unit the meter reports), with a reason in notes[code] where a
-value came with one (a 4-20 mA loop out of range, say).
-"""
+each turns the points due into transactions (firmware/drivers/transaction.py).
+Sans-IO and portable."""
 
 from firmware.drivers import analog, cjt188, dlt645, modbus, registers
-from firmware.drivers.dlt645 import MeterError
+from firmware.drivers.errors import MeterError
 from firmware.drivers.modbus import ModbusError
+from firmware.drivers.transaction import Transaction
 from firmware.lib.reading import Reading
-
-ERRORS = (MeterError, ModbusError)
 
 
 class Point:
@@ -34,80 +27,7 @@ class Point:
         self.meter_unit = meter_unit
 
 
-class FollowUp:
-    """Returned by a reply collector when the device announced more frames: send `request`
-    and keep feeding the same collector."""
-
-    def __init__(self, request):
-        self.request = request
-
-
-class Transaction:
-    def __init__(self, request, reply, points, decode):
-        self.request = request
-        self.reply = reply
-        self.points = points
-        self.decode = decode
-        self.notes = {}                 # code -> reason given with its value
-
-
 # -- DL/T 645 -----------------------------------------------------------------------------
-
-class _Dlt645Reply:
-    """A read, with its follow-up reads when the meter sets 'more follows' (D5 of C):
-    DL/T 645-2007 §7.1 (11 -> B1, then 12 with SEQ 1, 2, ... -> B2/92)."""
-
-    MAX_FOLLOWUPS = 16
-
-    def __init__(self, address, di, version):
-        self.parser = dlt645.Parser()
-        self.address = address
-        self.di = di
-        self.version = version
-        self.collected = None           # value bytes of earlier frames
-        self.seq = 0
-
-    def _followup(self, frame):
-        di_len = 4
-        if self.collected is None:
-            if frame.function != dlt645.READ[self.version] or frame.abnormal:
-                return None
-            if frame.data[:di_len] != dlt645._di_bytes(self.di, self.version):
-                raise MeterError('reply is for another data item', 'protocol')
-            self.collected = bytes(frame.data[di_len:])
-        else:
-            # follow-up reply: DI + data + SEQ (DL/T 645-2007 §7.2)
-            if frame.data[:di_len] != dlt645._di_bytes(self.di, self.version) or len(frame.data) < di_len + 1:
-                raise MeterError('follow-up reply is for another data item', 'protocol')
-            self.collected += bytes(frame.data[di_len:-1])
-        if frame.more_follows:
-            self.seq += 1
-            if self.seq > self.MAX_FOLLOWUPS:
-                raise MeterError('meter keeps announcing more frames', 'protocol')
-            return FollowUp(dlt645.build_read_followup(self.address, self.di, self.seq))
-        whole = dlt645.Frame(frame.address, 0x80 | dlt645.READ[self.version],
-                             dlt645._di_bytes(self.di, self.version) + self.collected)
-        return dlt645.decode_read(whole, self.address, self.di, self.version)
-
-    def feed(self, data):
-        for item in self.parser.feed(data):
-            if isinstance(item, MeterError):
-                raise item
-            if not item.is_reply:
-                continue                      # our own request echoed by a half-duplex adapter
-            try:
-                if self.version == dlt645.V2007 and (item.more_follows or self.collected is not None):
-                    if item.abnormal:
-                        raise MeterError('meter refused the follow-up: %s' % ', '.join(
-                            dlt645.error_reasons(item.data[0] if item.data else 0)), 'refused')
-                    return self._followup(item)
-                return dlt645.decode_read(item, self.address, self.di, self.version)
-            except MeterError as e:
-                if e.code not in ('protocol', 'address'):
-                    raise
-                # a late answer to an earlier request (another DI or meter): keep waiting
-        return None
-
 
 class Dlt645Meter:
     def __init__(self, address, version=dlt645.V2007):
@@ -125,7 +45,7 @@ class Dlt645Meter:
         out = []
         for p in points:
             req = dlt645.build_read(self.address, p.item, self.version)
-            out.append(Transaction(req, _Dlt645Reply(self.address, p.item, self.version), [p],
+            out.append(Transaction(req, dlt645.ReadReply(self.address, p.item, self.version), [p],
                                    lambda r, p=p: [Reading(p.code, None, r[0], r[1], 0, r[2])]))
         return out
 

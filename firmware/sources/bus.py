@@ -10,7 +10,8 @@ import asyncio
 import logging
 
 from firmware.drivers import dlt645
-from firmware.drivers.polled import ERRORS, FollowUp
+from firmware.drivers.errors import MeterError
+from firmware.drivers.transaction import FollowUp
 from firmware.lib import polling
 from firmware.lib.intake import Intake
 from firmware.lib.reading import Reading
@@ -78,7 +79,7 @@ class BusRunner:
             except asyncio.TimeoutError:
                 self.stats['timeouts'] += 1
                 reason = 'no answer within %d ms' % (self.cfg.timeout_s * 1000)
-            except ERRORS as e:
+            except MeterError as e:
                 self.stats['refused' if e.code == 'refused' else 'garbled'] += 1
                 reason = e.reason
                 if e.code == 'refused':
