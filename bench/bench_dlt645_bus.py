@@ -26,7 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from firmware.clock import RealClock  # noqa: E402
 from firmware.drivers import dlt645  # noqa: E402
-from firmware.drivers.polled import Dlt645Meter, Point  # noqa: E402
+from firmware.drivers.dlt645 import Dlt645Meter
+from firmware.drivers.polled import Point  # noqa: E402
 from firmware.sources.bus import BusRunner  # noqa: E402
 from firmware.sources.config import BusConfig  # noqa: E402
 from hardware.line import PtyLine  # noqa: E402

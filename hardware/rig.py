@@ -10,13 +10,12 @@ import time
 import tomllib
 from pathlib import Path
 
-from firmware.drivers import dlt645
+import importlib
+
+from firmware.drivers.registry import PROTOCOLS
 from hardware import faults as faults_mod
 from hardware import profiles
-from hardware.line import PtyLine, TcpLine
-from hardware.sim_cjt188 import Cjt188Line, SimCjt188Meter
-from hardware.sim_dlt645 import Dlt645Bus, SimDlt645Meter
-from hardware.sim_modbus import ModbusHandler, SimModbusDevice, SimRegister
+from hardware.line import MeterHandler, PtyLine, TcpLine
 
 
 class RigError(Exception):
@@ -37,15 +36,31 @@ def _faults(doc, where: str) -> faults_mod.Faults:
         raise RigError('%s.faults: %s' % (where, e))
 
 
-def _modbus_device(d: dict, where: str, t0: float) -> SimModbusDevice:
-    regs = []
-    for j, r in enumerate(d.get('registers', [])):
-        try:
-            regs.append(SimRegister(**r))
-        except TypeError as e:
-            raise RigError('%s.registers[%d]: %s' % (where, j + 1, e))
-    return SimModbusDevice(d.get('unit_id', 1), _profile(d.get('profile'), where, t0), regs,
-                           _faults(d.get('faults'), where))
+class Parts:
+    """What a simulator's rig_handler(meters, parts, tcp) needs from the rig file: the
+    place of a meter in it, and its profile and faults."""
+
+    def __init__(self, where: str, t0: float) -> None:
+        self.where = where
+        self.t0 = t0
+
+    def profile(self, doc) -> profiles.Profile:
+        return _profile(doc, self.where, self.t0)
+
+    def faults(self, doc) -> faults_mod.Faults:
+        return _faults(doc, self.where)
+
+    def error(self, message: str) -> 'RigError':
+        return RigError('%s: %s' % (self.where, message))
+
+
+def _handler(protocol: str, meters: list, where: str, t0: float, tcp: bool) -> MeterHandler:
+    """The simulator of a protocol (its descriptor names it) with the line's meters."""
+    known = sorted(p.name for p in PROTOCOLS.values() if p.simulator and (p.transport == 'tcp') == tcp)
+    found = PROTOCOLS.get(protocol)
+    if found is None or found.name not in known:
+        raise RigError('%s.protocol must be %s, not %r' % (where, ', '.join(known), protocol))
+    return importlib.import_module(found.simulator).rig_handler(meters, Parts(where, t0), tcp)
 
 
 class Rig:
@@ -63,22 +78,7 @@ class Rig:
 
     def _serial(self, i: int, doc: dict):
         where = 'line[%d]' % (i + 1)
-        protocol = doc.get('protocol')
-        meters = doc.get('meter', [])
-        if protocol == 'dlt645':
-            handler = Dlt645Bus([SimDlt645Meter(m['address'], _profile(m.get('profile'), where, self.t0),
-                                                dlt645.V1997 if m.get('version') == 1997 else dlt645.V2007,
-                                                _faults(m.get('faults'), where), m.get('split', False))
-                                 for m in meters])
-        elif protocol == 'cjt188':
-            handler = Cjt188Line([SimCjt188Meter(int(m.get('type', '30'), 16), m['address'],
-                                                 _profile(m.get('profile'), where, self.t0),
-                                                 _faults(m.get('faults'), where), m.get('di_order') == '1F90')
-                                  for m in meters])
-        elif protocol == 'modbus-rtu':
-            handler = ModbusHandler([_modbus_device(m, where, self.t0) for m in meters])
-        else:
-            raise RigError('%s.protocol must be dlt645, cjt188 or modbus-rtu, not %r' % (where, protocol))
+        handler = _handler(doc.get('protocol'), doc.get('meter', []), where, self.t0, tcp=False)
         link = os.path.join(self.dir, doc.get('link', doc.get('name', 'line%d' % (i + 1))))
         return PtyLine(handler, self.clock, link, baud=doc.get('baud', 0), bits_per_char=doc.get('bits_per_char', 11),
                        turnaround_s=doc.get('turnaround_ms', 20) / 1000.0)
@@ -93,9 +93,7 @@ class Rig:
             where[doc.get('name', 'line%d' % (i + 1))] = line.path
         for i, doc in enumerate(self.doc.get('tcp', [])):
             w = 'tcp[%d]' % (i + 1)
-            if doc.get('protocol') != 'modbus-tcp':
-                raise RigError('%s.protocol must be modbus-tcp' % w)
-            handler = ModbusHandler([_modbus_device(d, w, self.t0) for d in doc.get('device', [])], tcp=True)
+            handler = _handler(doc.get('protocol'), doc.get('device', []), w, self.t0, tcp=True)
             line = TcpLine(handler, self.clock, '127.0.0.1', doc.get('port', 0), doc.get('latency_ms', 0) / 1000.0)
             await line.start()
             self.lines[doc.get('name', 'tcp%d' % (i + 1))] = line

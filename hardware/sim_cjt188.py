@@ -69,3 +69,9 @@ class Cjt188Line(MeterHandler):
         if di not in (b'\x90\x1f', b'\x1f\x90'):
             return cjt188.build(m.meter_type, m.address, 0xC1, bytes((frame.data[2], 0, 0)))
         return cjt188.build(m.meter_type, m.address, 0x81, di + frame.data[2:3] + m.body(now, fault))
+
+
+def rig_handler(meters: list, parts, tcp: bool = False) -> Cjt188Line:
+    """A CJ/T 188 line of a rig file's [[line.meter]] (hardware/rig.py)."""
+    return Cjt188Line([SimCjt188Meter(int(m.get('type', '30'), 16), m['address'], parts.profile(m.get('profile')),
+                                      parts.faults(m.get('faults')), m.get('di_order') == '1F90') for m in meters])

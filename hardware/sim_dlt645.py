@@ -128,3 +128,10 @@ class Dlt645Bus(MeterHandler):
                 return dlt645.build(m.address, 0xD2, b'\x02')
             return dlt645.build(m.address, 0x92, bytes(frame.data[:4]) + rest + bytes(frame.data[4:5]))
         return dlt645.build(m.address, 0xC0 | c, b'\x01')              # other functions: not supported
+
+
+def rig_handler(meters: list, parts, tcp: bool = False) -> Dlt645Bus:
+    """A multi-drop DL/T 645 line of a rig file's [[line.meter]] (hardware/rig.py)."""
+    return Dlt645Bus([SimDlt645Meter(m['address'], parts.profile(m.get('profile')),
+                                     dlt645.V1997 if m.get('version') == 1997 else dlt645.V2007,
+                                     parts.faults(m.get('faults')), m.get('split', False)) for m in meters])

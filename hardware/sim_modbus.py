@@ -103,3 +103,18 @@ class ModbusHandler(MeterHandler):
         if self.tcp:
             return modbus.tcp_adu(request.transaction, request.unit, pdu)
         return modbus.rtu_adu(request.unit, pdu)
+
+
+def rig_handler(devices: list, parts, tcp: bool = False) -> ModbusHandler:
+    """Modbus devices of a rig file's [[line.meter]] or [[tcp.device]] (hardware/rig.py)."""
+    out = []
+    for d in devices:
+        regs = []
+        for j, r in enumerate(d.get('registers', [])):
+            try:
+                regs.append(SimRegister(**r))
+            except TypeError as e:
+                raise parts.error('registers[%d]: %s' % (j + 1, e))
+        out.append(SimModbusDevice(d.get('unit_id', 1), parts.profile(d.get('profile')), regs,
+                                   parts.faults(d.get('faults'))))
+    return ModbusHandler(out, tcp=tcp)

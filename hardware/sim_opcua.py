@@ -43,9 +43,10 @@ class SimOpcuaServer:
 
     async def _update(self) -> None:
         from asyncua import ua
-        from datetime import datetime, timezone
-        t = self.clock()
-        stamp = datetime.fromtimestamp(t, timezone.utc)
+        from datetime import datetime, timedelta, timezone
+        ms = int(self.clock() * 1000)           # a source time the readings can carry exactly
+        t = ms / 1000
+        stamp = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
         for var, kind, profile in self.variables.values():
             value = profile.register(t) / 10 ** profile.decimals if kind == 'register' else profile.rate_at(t)
             dv = ua.DataValue(ua.Variant(float(value), ua.VariantType.Double), SourceTimestamp=stamp,

@@ -7,7 +7,8 @@ import asyncio
 import time
 
 from firmware.drivers import cjt188
-from firmware.drivers.polled import Cjt188Meter, Point
+from firmware.drivers.cjt188 import Cjt188Meter
+from firmware.drivers.polled import Point
 from firmware.sources.bus import BusRunner
 from firmware.sources.config import Hj212Config
 from firmware.sources.hj212 import Hj212Listener

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from firmware.drivers import bcd, dlt645
-from firmware.drivers.polled import Dlt645Meter, Point
+from firmware.drivers.dlt645 import Dlt645Meter
+from firmware.drivers.polled import Point
 from firmware.sources.bus import BusRunner
 from hardware.line import PtyLine
 from hardware.profiles import Profile

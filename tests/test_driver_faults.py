@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 
-from firmware.drivers.polled import Dlt645Meter, Point
+from firmware.drivers.dlt645 import Dlt645Meter
+from firmware.drivers.polled import Point
 from firmware.lib import cumulative
 from firmware.sources.bus import BusRunner
 from hardware.faults import Faults

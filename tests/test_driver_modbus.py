@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from firmware.drivers.polled import ModbusDevice, Point, RegisterItem
+from firmware.drivers.modbus import ModbusDevice, RegisterItem
+from firmware.drivers.polled import Point
 from firmware.sources.bus import BusRunner
 from hardware.line import PtyLine, TcpLine
 from hardware.profiles import Profile

@@ -9,7 +9,8 @@ import re
 import pytest
 
 from firmware.config import GatewayConfigError, parse
-from firmware.drivers.polled import Dlt645Meter, ModbusDevice
+from firmware.drivers.dlt645 import Dlt645Meter
+from firmware.drivers.modbus import ModbusDevice
 from server_process import tanji
 
 DOC = {

@@ -11,8 +11,11 @@ Frame (CJ/T 188-2004 §5; ../shared/reference/meters.md §2):
 """
 
 from firmware.drivers import bcd
+from firmware.drivers.descriptor import Field, Protocol, serial_fields, timing_fields
 from firmware.drivers.dlt645 import bcd_value
 from firmware.drivers.errors import MeterError
+from firmware.drivers.polled import Transaction
+from firmware.lib.reading import Reading
 
 PREAMBLE = b'\xfe\xfe\xfe\xfe'
 WATER_TYPES = (0x10, 0x11, 0x12, 0x13)
@@ -139,3 +142,66 @@ def decode_read(frame, meter_type, address, ser=0):
                 'hours': (bcd_value(body[31:34], False), 0, 'h'), 'time': _time(body[34:41]),
                 'status': body[41] | body[42] << 8}
     raise MeterError('meter type %02X is not a water, heat or gas meter' % meter_type, 'format')
+
+
+class _ReadReply:
+    def __init__(self, meter_type, address, ser):
+        self.parser = Parser()
+        self.meter_type = meter_type
+        self.address = address
+        self.ser = ser
+
+    def feed(self, data):
+        for item in self.parser.feed(data):
+            if isinstance(item, MeterError):
+                raise item
+            if not item.control & 0x80:
+                continue
+            return decode_read(item, self.meter_type, self.address, self.ser)
+        return None
+
+
+class Cjt188Meter:
+    WATER_GAS_FIELDS = ('current', 'settlement')
+    HEAT_FIELDS = ('settlement_heat', 'current_heat', 'power', 'flow_rate', 'cumulative_flow', 'supply_temp',
+                   'return_temp', 'hours')
+
+    def __init__(self, meter_type, address, swapped_di=False):
+        self.meter_type = meter_type
+        self.address = address
+        self.swapped_di = swapped_di
+        self.ser = 0
+
+    def check_point(self, point):
+        fields = self.HEAT_FIELDS if self.meter_type in HEAT_TYPES else self.WATER_GAS_FIELDS
+        if point.item not in fields:
+            raise ValueError('CJ/T 188 field %r: use one of %s' % (point.item, ', '.join(fields)))
+        return None                              # the unit comes with each reply
+
+    def transactions(self, points):
+        self.ser = (self.ser + 1) & 0xFF
+        req = build_read(self.meter_type, self.address, ser=self.ser, swapped=self.swapped_di)
+
+        def decode(result):
+            return [Reading(p.code, None, result[p.item][0], result[p.item][1], 0, result[p.item][2]) for p in points]
+        return [Transaction(req, _ReadReply(self.meter_type, self.address, self.ser), list(points), decode)]
+
+
+# -- what the gateway needs to know (firmware/drivers/descriptor.py) ---------------------------------
+
+PROTOCOL = Protocol(
+    'cjt188', {'zh': 'CJ/T 188-2004 水、气、热量表', 'en': 'CJ/T 188-2004 water, gas and heat meters'}, 'serial',
+    serial_fields(2400, 'E') + timing_fields(50),
+    [Field('address', 'digits', lengths=(14,), help={'zh': '表地址，14 位数字', 'en': 'meter address, 14 digits'},
+           error='address must be the 14-digit meter address'),
+     Field('type', 'hex', lengths=(2,), help={'zh': '仪表类型（十六进制）：10 水表，20 热量表，30 燃气表',
+                                               'en': 'meter type in hex: 10 water, 20 heat, 30 gas'},
+           error='type must be the meter type in hex: 10 water, 20 heat, 30 gas'),
+     Field('di_order', 'choice', '901F', {'zh': '数据标识字节顺序（多数表为 901F）',
+                                          'en': 'byte order of the data identifier (most meters: 901F)'},
+           choices=('901F', '1F90'), error='di_order must be "901F" or "1F90"')],
+    [Field('item', 'choice', choices=Cjt188Meter.WATER_GAS_FIELDS + Cjt188Meter.HEAT_FIELDS,
+           help={'zh': '读取的量：水/气表 current、settlement；热量表 current_heat 等',
+                 'en': 'quantity read: water/gas current, settlement; heat meters current_heat and others'})],
+    lambda settings: Cjt188Meter(settings['type'], settings['address'], swapped_di=settings['di_order'] == '1F90'),
+    lambda settings: settings['item'], simulator='hardware.sim_cjt188')

@@ -13,8 +13,10 @@ values by decode_read().  Values come back exactly, as (mantissa, exponent).
 """
 
 from firmware.drivers import bcd
+from firmware.drivers.descriptor import Field, Protocol, serial_fields, timing_fields
 from firmware.drivers.errors import MeterError
-from firmware.drivers.transaction import FollowUp
+from firmware.drivers.polled import FollowUp, Transaction
+from firmware.lib.reading import Reading
 
 PREAMBLE = b'\xfe\xfe\xfe\xfe'
 WILDCARD = 'AAAAAAAAAAAA'
@@ -284,3 +286,56 @@ class ReadReply:
                     raise
                 # a late answer to an earlier request (another DI or meter): keep waiting
         return None
+
+
+class Dlt645Meter:
+    def __init__(self, address, version=V2007):
+        self.address = address
+        self.version = version
+        items = ITEMS_2007 if version == V2007 else ITEMS_1997
+        self.items = items
+
+    def check_point(self, point):
+        if point.item not in self.items:
+            raise ValueError('data item %X is not one the driver can decode' % point.item)
+        return self.items[point.item][3]         # the unit the meter reports
+
+    def transactions(self, points):
+        out = []
+        for p in points:
+            req = build_read(self.address, p.item, self.version)
+            out.append(Transaction(req, ReadReply(self.address, p.item, self.version), [p],
+                                   lambda r, p=p: [Reading(p.code, None, r[0], r[1], 0, r[2])]))
+        return out
+
+
+# -- what the gateway needs to know (firmware/drivers/descriptor.py) ---------------------------------
+
+_ADDRESS = Field('address', 'digits', lengths=(12,),
+                 help={'zh': '表地址，12 位数字（铭牌或 tanji gateway read-address）',
+                       'en': 'meter address, 12 digits (name plate, or tanji gateway read-address)'},
+                 error='address must be the 12-digit meter address, e.g. "000012345678"')
+_ITEM = Field('item', 'hex', lengths=(4, 8),
+              help={'zh': '数据标识（十六进制），如 00010000 正向有功总电能',
+                    'en': 'data identifier in hex, e.g. 00010000 forward active energy'},
+              error='item must be the data identifier in hex, e.g. "00010000"')
+
+
+def _point_item(settings):
+    return settings['item']
+
+
+DLT645_2007 = Protocol(
+    'dlt645', {'zh': 'DL/T 645-2007 电能表', 'en': 'DL/T 645-2007 electricity meters'}, 'serial',
+    serial_fields(2400, 'E') + timing_fields(50) + [
+        Field('time_sync_h', 'number', 24, {'zh': '广播校时周期（0 为不校时）',
+                                            'en': 'broadcast time sync period (0: never)'},
+              low=0, high=8760, unit='h')],
+    [_ADDRESS], [_ITEM], lambda settings: Dlt645Meter(settings['address'], V2007), _point_item,
+    time_sync=build_time_sync, simulator='hardware.sim_dlt645')
+
+DLT645_1997 = Protocol(
+    'dlt645-1997', {'zh': 'DL/T 645-1997 电能表', 'en': 'DL/T 645-1997 electricity meters'}, 'serial',
+    serial_fields(1200, 'E') + timing_fields(50),
+    [_ADDRESS], [_ITEM], lambda settings: Dlt645Meter(settings['address'], V1997), _point_item,
+    simulator='hardware.sim_dlt645')

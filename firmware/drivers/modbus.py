@@ -14,7 +14,11 @@ peer the tests check this codec against.
 
 import struct
 
+from firmware.drivers import analog, registers
+from firmware.drivers.descriptor import Field, Protocol, serial_fields, tcp_fields, timing_fields
 from firmware.drivers.errors import MeterError
+from firmware.drivers.polled import Transaction
+from firmware.lib.reading import Reading
 
 READ_COILS = 0x01
 READ_DISCRETE_INPUTS = 0x02
@@ -259,3 +263,139 @@ def pdu_registers(function, words):
 def pdu_exception(function, code):
     return bytes((function | 0x80, code))
 
+
+# -- devices read by the gateway ------------------------------------------------------------
+
+FUNCTIONS = {'holding': READ_HOLDING, 'input': READ_INPUT}
+MAX_BLOCK_GAP = 8          # registers read needlessly to save a transaction
+
+
+class RegisterItem:
+    """Where and how a point lives in a Modbus device."""
+
+    def __init__(self, address, kind='u16', function='holding', word_order='big', byte_order='big',
+                 scale='1', offset='0', loop=None, unit=None):
+        if function not in FUNCTIONS:
+            raise registers.RegisterError('function %r: use holding or input' % function)
+        for name, order in (('word_order', word_order), ('byte_order', byte_order)):
+            if order not in registers.ORDERS:
+                raise registers.RegisterError('%s %r: use big or little' % (name, order))
+        if not isinstance(address, int) or not 0 <= address <= 0xFFFF:
+            raise registers.RegisterError('register address %r out of 0..65535' % (address,))
+        self.address = address
+        self.kind = kind
+        self.count = registers.width(kind)
+        self.function = FUNCTIONS[function]
+        self.word_order = word_order
+        self.byte_order = byte_order
+        self.scaling = registers.Scaling(scale, offset)
+        self.loop = analog.Loop(loop[0], loop[1]) if loop else None
+        self.unit = unit
+
+
+def _blocks(points):
+    """Group points into contiguous reads of one function, at most 125 registers each."""
+    ordered = sorted(points, key=lambda p: (p.item.function, p.item.address))
+    blocks = []
+    for p in ordered:
+        it = p.item
+        if blocks:
+            fn, start, end, members = blocks[-1]
+            if fn == it.function and it.address <= end + MAX_BLOCK_GAP and \
+                    max(end, it.address + it.count) - start <= MAX_READ_REGISTERS:
+                blocks[-1] = (fn, start, max(end, it.address + it.count), members + [p])
+                continue
+        blocks.append((it.function, it.address, it.address + it.count, [p]))
+    return blocks
+
+
+class ModbusDevice:
+    def __init__(self, unit_id, tcp=False):
+        if not 0 <= unit_id <= 247:
+            raise ValueError('unit id %r out of 0..247' % unit_id)
+        self.unit_id = unit_id
+        self.tcp = tcp
+        self.transaction_id = 0
+
+    def check_point(self, point):
+        return point.item.unit
+
+    def _decode_block(self, tx, start, members, words):
+        out = []
+        for p in members:
+            it = p.item
+            raw = registers.raw_value(words[it.address - start:it.address - start + it.count], it.kind,
+                                      it.word_order, it.byte_order)
+            value, exp = it.scaling.apply(raw)
+            if it.loop is not None:
+                if isinstance(value, float):
+                    raise ModbusError('a 4-20 mA point needs an integer register', 'format')
+                value, exp, flags, reason = it.loop.convert(value, exp)
+                if reason:
+                    tx.notes[p.code] = reason
+                out.append(Reading(p.code, None, value, exp, flags, it.unit))
+                continue
+            out.append(Reading(p.code, None, value, exp, 0, it.unit))
+        return out
+
+    def transactions(self, points):
+        out = []
+        for fn, start, end, members in _blocks(points):
+            pdu = pdu_read(fn, start, end - start)
+            if self.tcp:
+                self.transaction_id = (self.transaction_id + 1) & 0xFFFF
+                req = tcp_adu(self.transaction_id, self.unit_id, pdu)
+                reply = TcpReply(self.transaction_id, self.unit_id, fn, end - start)
+            else:
+                req = rtu_adu(self.unit_id, pdu)
+                reply = RtuReply(self.unit_id, fn, end - start)
+            tx = Transaction(req, reply, members, None)
+            tx.decode = lambda words, tx=tx, start=start, members=members: self._decode_block(tx, start, members, words)
+            out.append(tx)
+        return out
+
+
+# -- what the gateway needs to know (firmware/drivers/descriptor.py) ---------------------------------
+
+_ORDER_HELP = {'zh': 'big 高位在前，little 低位在前', 'en': 'big: most significant first; little: least first'}
+_REGISTER = Field('register', 'table', help={'zh': '寄存器：地址、类型、功能码、字/字节序、换算',
+                                             'en': 'register: address, type, function, word/byte order, scaling'},
+                  error='register = {address = ..., type = ...} is required for a Modbus point', fields=[
+    Field('address', 'int', help={'zh': '寄存器地址（从 0 起）', 'en': 'register address (from 0)'}, low=0, high=0xFFFF),
+    Field('type', 'choice', 'u16', {'zh': '数据类型', 'en': 'data type'}, choices=tuple(sorted(registers.TYPES))),
+    Field('function', 'choice', 'holding', {'zh': 'holding 保持寄存器（03），input 输入寄存器（04）',
+                                            'en': 'holding registers (03) or input registers (04)'},
+          choices=tuple(sorted(FUNCTIONS))),
+    Field('word_order', 'choice', 'big', _ORDER_HELP, choices=registers.ORDERS),
+    Field('byte_order', 'choice', 'big', _ORDER_HELP, choices=registers.ORDERS),
+    Field('scale', 'decimal', '1', {'zh': '乘数（精确小数）', 'en': 'multiplier (exact decimal)'}),
+    Field('offset', 'decimal', '0', {'zh': '偏移（精确小数）', 'en': 'offset (exact decimal)'}),
+    Field('loop', 'pair', None, {'zh': '4-20 mA 对应的量程 [下限, 上限]', 'en': 'range of the 4-20 mA loop [low, high]'}),
+    Field('unit', 'text', None, {'zh': '仪表给出的单位', 'en': 'the unit the device gives'}),
+])
+
+
+def _register_item(settings):
+    reg = settings['register']
+    loop = reg.get('loop')
+    if loop is not None and (not isinstance(loop, list) or len(loop) != 2):
+        raise ValueError('register.loop must be [low, high] of the 4-20 mA range')
+    try:
+        return RegisterItem(reg.get('address'), reg.get('type', 'u16'), reg.get('function', 'holding'),
+                            reg.get('word_order', 'big'), reg.get('byte_order', 'big'), reg.get('scale', '1'),
+                            reg.get('offset', '0'), loop, reg.get('unit'))
+    except (registers.RegisterError, analog.AnalogError) as e:
+        raise ValueError(str(e))
+
+
+_UNIT_ID = Field('unit_id', 'int', 1, {'zh': '从站地址', 'en': 'unit id (slave address)'}, low=0, high=247)
+
+RTU = Protocol(
+    'modbus-rtu', {'zh': 'Modbus RTU 仪表', 'en': 'Modbus RTU devices'}, 'serial',
+    serial_fields(9600, 'N') + timing_fields(50), [_UNIT_ID], [_REGISTER],
+    lambda settings: ModbusDevice(settings['unit_id']), _register_item, simulator='hardware.sim_modbus')
+
+TCP = Protocol(
+    'modbus-tcp', {'zh': 'Modbus TCP 仪表', 'en': 'Modbus TCP devices'}, 'tcp',
+    tcp_fields(502) + timing_fields(0), [_UNIT_ID], [_REGISTER],
+    lambda settings: ModbusDevice(settings['unit_id'], tcp=True), _register_item, simulator='hardware.sim_modbus')

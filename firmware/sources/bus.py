@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from firmware.drivers import dlt645
 from firmware.drivers.errors import MeterError
-from firmware.drivers.transaction import FollowUp
+from firmware.drivers.polled import FollowUp
+from firmware.drivers.registry import PROTOCOLS
 from firmware.lib import polling
 from firmware.lib.intake import Intake
 from firmware.lib.reading import Reading
@@ -41,7 +41,8 @@ class BusRunner:
         self.stats = {'transactions': 0, 'retries': 0, 'timeouts': 0, 'garbled': 0, 'refused': 0, 'port_errors': 0,
                       'readings': 0, 'missing': 0}
         self._last_activity = 0.0
-        self._next_time_sync = clock.now() if cfg.time_sync_s and cfg.protocol == 'dlt645' else None
+        self.time_sync = PROTOCOLS[cfg.protocol].time_sync
+        self._next_time_sync = clock.now() if cfg.time_sync_s and self.time_sync is not None else None
 
     def _now_ms(self) -> int:
         return int(self.clock.now() * 1000)
@@ -119,12 +120,12 @@ class BusRunner:
         return any_ok
 
     async def _time_sync(self, now: float) -> None:
-        """DL/T 645-2007 broadcast time sync (control 08 to 99...99, no reply), seed 001 §11.3."""
+        """The protocol's broadcast time sync (DL/T 645-2007: control 08 to 99...99, no reply), seed 001 §11.3."""
         self._next_time_sync = now + self.cfg.time_sync_s
         y, mo, d, h, mi, s = civil.local_fields(int(now * 1000), self.cfg.utc_offset_s)
         await self._gap()
         try:
-            await self.port.exchange(dlt645.build_time_sync(y, mo, d, h, mi, s), None, 0, expect_reply=False)
+            await self.port.exchange(self.time_sync(y, mo, d, h, mi, s), None, 0, expect_reply=False)
             self.stats['time_syncs'] = self.stats.get('time_syncs', 0) + 1
         except (PortError, OSError) as e:      # a failed broadcast is retried at the next period
             log.warning('bus %s: time sync failed: %s', self.cfg.name, e)

@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from firmware.settings import check_keys, fail, number, text, unique_name
-from firmware.drivers import dlt645, polled, registers
-from firmware.drivers.analog import AnalogError
+from firmware.drivers import polled
+from firmware.drivers.descriptor import Protocol
+from firmware.drivers.registry import PROTOCOLS
 from shared import units
 from shared.codec import codes, decimals
 
-PROTOCOLS = ('dlt645', 'dlt645-1997', 'cjt188', 'modbus-rtu', 'modbus-tcp')
-SERIAL_PROTOCOLS = ('dlt645', 'dlt645-1997', 'cjt188', 'modbus-rtu')
 PERIODS = {'minute': 60, 'hour': 3600}
 BOARDS_DIR = Path(__file__).resolve().parent.parent.parent / 'hardware' / 'boards'
 
@@ -145,93 +144,80 @@ def load_board(ref: str, where='gateway.board') -> dict:
     return board
 
 
+def _settings(doc: dict, fields: list, where: str) -> dict:
+    """Each field's checked value (its default when absent), by name."""
+    out = {}
+    for f in fields:
+        try:
+            out[f.name] = f.value(doc)
+        except ValueError as e:
+            fail(where, str(e))
+        if f.kind == 'table' and out[f.name] is not None:
+            check_keys(out[f.name], {sub.name for sub in f.fields}, '%s.%s' % (where, f.name))
+    return out
+
+
+def _keys(doc: dict, common: set, protocol: Protocol, part: str, where: str) -> None:
+    """Settings of another protocol are named as such; the rest as unknown."""
+    own = common | {f.name for f in getattr(protocol, part)}
+    for key in sorted(set(doc) - own):
+        others = [p.name for p in PROTOCOLS.values() if key in {f.name for f in getattr(p, part)}]
+        if others:
+            fail(where, '%s: not a setting of a %s %s (only of %s)' % (key, protocol.name, part.split('_')[0],
+                                                                        ', '.join(others)))
+    check_keys(doc, own, where)
+
+
 def _bus(doc: dict, where: str, seen: set, board: dict | None) -> BusConfig:
-    check_keys(doc, {'name', 'protocol', 'port', 'host', 'tcp_port', 'baud', 'parity', 'stopbits', 'timeout_ms',
-                      'retries', 'gap_ms', 'degrade_after', 'probe_s', 'probe_max_s', 'time_sync_h'}, where)
-    name = unique_name(doc, where, seen)
-    protocol = doc.get('protocol')
-    if protocol not in PROTOCOLS:
-        fail(where, 'protocol must be one of %s, not %r' % (', '.join(PROTOCOLS), protocol))
-    bus = BusConfig(name, protocol)
-    if protocol in SERIAL_PROTOCOLS:
-        port = text(doc, 'port', where)
+    if not isinstance(doc, dict):
+        fail(where, 'must be a table')
+    protocol = PROTOCOLS.get(doc.get('protocol'))
+    if protocol is None:
+        fail(where, 'protocol must be one of %s, not %r' % (', '.join(PROTOCOLS), doc.get('protocol')))
+    _keys(doc, {'name', 'protocol'}, protocol, 'bus_fields', where)
+    bus = BusConfig(unique_name(doc, where, seen), protocol.name)
+    s = _settings(doc, protocol.bus_fields, where)
+    if protocol.transport == 'serial':
+        port = s['port']
         if board and port in board.get('serial', {}):
             port = board['serial'][port]
         elif not port.startswith('/'):
             fail(where, 'port %r is neither a device path nor a serial port of the board' % port)
-        bus.port = port
-        bus.baud = number(doc, 'baud', where, 1200 if protocol == 'dlt645-1997' else 2400 if protocol != 'modbus-rtu'
-                        else 9600, 300, 921600, integer=True)
-        bus.parity = doc.get('parity', 'N' if protocol == 'modbus-rtu' else 'E')
-        if bus.parity not in ('N', 'E', 'O'):
-            fail(where, 'parity must be N, E or O')
-        bus.stopbits = number(doc, 'stopbits', where, 1, 1, 2, integer=True)
+        bus.port, bus.baud, bus.parity, bus.stopbits = port, s['baud'], s['parity'], s['stopbits']
     else:
-        bus.host = text(doc, 'host', where)
-        bus.tcp_port = number(doc, 'tcp_port', where, 502, 1, 65535, integer=True)
-    bus.timeout_s = number(doc, 'timeout_ms', where, 1000, 10, 60000) / 1000.0
-    bus.retries = number(doc, 'retries', where, 2, 0, 10, integer=True)
-    bus.gap_s = number(doc, 'gap_ms', where, 50 if protocol != 'modbus-tcp' else 0, 0, 10000) / 1000.0
-    bus.degrade_after = number(doc, 'degrade_after', where, 3, 1, 1000, integer=True)
-    bus.probe_s = number(doc, 'probe_s', where, 60, 0.01)
-    bus.probe_max_s = number(doc, 'probe_max_s', where, 600, bus.probe_s)
-    if 'time_sync_h' in doc and protocol != 'dlt645':
-        fail(where, 'time_sync_h: only DL/T 645-2007 buses have a broadcast time sync here')
-    bus.time_sync_s = number(doc, 'time_sync_h', where, 24 if protocol == 'dlt645' else 0, 0, 8760) * 3600.0
+        bus.host, bus.tcp_port = s['host'], s['tcp_port']
+    bus.timeout_s = s['timeout_ms'] / 1000.0
+    bus.retries = s['retries']
+    bus.gap_s = s['gap_ms'] / 1000.0
+    bus.degrade_after = s['degrade_after']
+    bus.probe_s, bus.probe_max_s = s['probe_s'], s['probe_max_s']
+    if bus.probe_max_s < bus.probe_s:
+        fail(where, 'probe_max_s must be at least probe_s')
+    bus.time_sync_s = s.get('time_sync_h', 0) * 3600.0
     return bus
 
 
 def _meter(doc: dict, where: str, bus: BusConfig):
-    check_keys(doc, {'name', 'bus', 'address', 'unit_id', 'type', 'di_order'}, where)
+    protocol = PROTOCOLS[bus.protocol]
+    _keys(doc, {'name', 'bus'}, protocol, 'meter_fields', where)
     try:
-        if bus.protocol in ('dlt645', 'dlt645-1997'):
-            address = text(doc, 'address', where)
-            if not re.fullmatch(r'\d{12}', address):
-                fail(where, 'address must be the 12-digit meter address, e.g. "000012345678"')
-            return polled.Dlt645Meter(address, dlt645.V2007 if bus.protocol == 'dlt645' else dlt645.V1997)
-        if bus.protocol == 'cjt188':
-            address = text(doc, 'address', where)
-            if not re.fullmatch(r'\d{14}', address):
-                fail(where, 'address must be the 14-digit meter address')
-            kind = text(doc, 'type', where)
-            if not re.fullmatch(r'[0-9A-Fa-f]{2}', kind):
-                fail(where, 'type must be the meter type in hex: 10 water, 20 heat, 30 gas')
-            order = doc.get('di_order', '901F')
-            if order not in ('901F', '1F90'):
-                fail(where, 'di_order must be "901F" or "1F90"')
-            return polled.Cjt188Meter(int(kind, 16), address, swapped_di=order == '1F90')
-        return polled.ModbusDevice(number(doc, 'unit_id', where, 1, 0, 247, integer=True),
-                                   tcp=bus.protocol == 'modbus-tcp')
+        return protocol.make_meter(_settings(doc, protocol.meter_fields, where))
     except ValueError as e:
         fail(where, str(e))
 
 
-def _point(doc: dict, where: str, meter_name: str, driver, tables) -> polled.Point:
-    check_keys(doc, {'meter', 'code', 'unit', 'item', 'register', 'every', 'low', 'high', 'register_digits',
-                      'max_per_hour', 'meter_unit'}, where)
+POINT_SETTINGS = {'meter', 'code', 'unit', 'every', 'low', 'high', 'register_digits', 'max_per_hour', 'meter_unit'}
+
+
+def _point(doc: dict, where: str, meter_name: str, bus: BusConfig, tables) -> polled.Point:
+    protocol = PROTOCOLS[bus.protocol]
+    driver = bus.meters[meter_name]
+    _keys(doc, POINT_SETTINGS, protocol, 'point_fields', where)
     code, unit = _code_unit(doc, where, tables)
-    if isinstance(driver, polled.ModbusDevice):
-        reg = doc.get('register')
-        if not isinstance(reg, dict):
-            fail(where, 'register = {address = ..., type = ...} is required for a Modbus point')
-        check_keys(reg, {'address', 'type', 'function', 'word_order', 'byte_order', 'scale', 'offset', 'loop',
-                          'unit'}, where + '.register')
-        try:
-            loop = reg.get('loop')
-            if loop is not None and (not isinstance(loop, list) or len(loop) != 2):
-                fail(where, 'register.loop must be [low, high] of the 4-20 mA range')
-            item = polled.RegisterItem(reg.get('address'), reg.get('type', 'u16'), reg.get('function', 'holding'),
-                                       reg.get('word_order', 'big'), reg.get('byte_order', 'big'),
-                                       reg.get('scale', '1'), reg.get('offset', '0'), loop, reg.get('unit'))
-        except (registers.RegisterError, AnalogError) as e:
-            fail(where, str(e))
-    elif isinstance(driver, polled.Dlt645Meter):
-        item = doc.get('item')
-        if not isinstance(item, str) or not re.fullmatch(r'[0-9A-Fa-f]{4}|[0-9A-Fa-f]{8}', item):
-            fail(where, 'item must be the data identifier in hex, e.g. "00010000"')
-        item = int(item, 16)
-    else:
-        item = text(doc, 'item', where)
+    try:
+        item = protocol.point_item(_settings(doc, protocol.point_fields, where))
+    except ValueError as e:
+        fail(where, str(e))
     digits = doc.get('register_digits')
     if digits is not None and (isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 18):
         fail(where, 'register_digits must be the number of integer digits of the register (1..18)')
@@ -340,7 +326,7 @@ def parse(doc: dict, gateway_id: str, tables=None, utc_offset_s: int = 8 * 3600)
         bus = owner.get(p.get('meter'))
         if bus is None:
             fail(where, 'meter %r is not a configured [[meter]]' % p.get('meter'))
-        point = _point(p, where, p['meter'], bus.meters[p['meter']], tables)
+        point = _point(p, where, p['meter'], bus, tables)
         if point.key in keys:
             fail(where, 'code %012d is already read from meter %s' % (point.code, p['meter']))
         keys.add(point.key)

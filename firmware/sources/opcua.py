@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from datetime import datetime, timedelta, timezone
 
 from shared.codec.flags import FLAG_MISSING
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 log = logging.getLogger('tanji.opcua')
 logging.getLogger('asyncua').setLevel(logging.WARNING)      # its INFO lines are per publish
 logging.getLogger('asyncua.client.client').setLevel(logging.ERROR)   # 'session timeout revised' on every connect
@@ -20,9 +22,13 @@ WATCHDOG_S = 5.0
 
 
 def _ms(dt) -> int | None:
+    """Milliseconds since 1970 of an OPC UA time, exactly (float seconds would round some
+    times down a millisecond)."""
     if dt is None:
         return None
-    return int(dt.timestamp() * 1000)
+    if dt.tzinfo is None:                       # OPC UA times are UTC
+        dt = dt.replace(tzinfo=timezone.utc)
+    return (dt - EPOCH) // timedelta(milliseconds=1)
 
 
 def value_of(variant_value):
