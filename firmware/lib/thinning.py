@@ -17,7 +17,7 @@ about to be thinned, it returns the predicate keep(seq, payload).
 """
 
 from firmware.lib import reading
-from shared.codec import frame, mp
+from shared.codec import mp
 from shared.codec.flags import FLAG_MANUAL, FLAG_RESET, FLAG_ROLLOVER
 
 REGISTER = 1

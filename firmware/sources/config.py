@@ -5,7 +5,6 @@ mistake is one GatewayConfigError naming the setting."""
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
