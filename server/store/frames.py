@@ -8,7 +8,8 @@ first stored and counted as a conflict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections import namedtuple
+from dataclasses import dataclass
 
 from server.db import Connection
 from shared.codec import frame as framing
@@ -61,36 +62,20 @@ def same_record(a: framing.Record, b: framing.Record) -> bool:
         _content(b.code, b.ts_ms, *_split(b.value), b.exp, b.flags)
 
 
-@dataclass
-class _RecordRow:
-    """One row of the records table as it is inserted."""
-    gw: int
-    seq: int
-    code: str
-    ts_ms: int
-    mantissa: int | None
-    fvalue: float | None
-    exp: int
-    flags: int
-    unit: str
-    frame: int
-    idx: int
-
-    @classmethod
-    def of(cls, gw_id: int, rec: framing.Record, unit: str, frame_id: int, index: int) -> '_RecordRow':
-        mantissa, fvalue = _split(rec.value)
-        return cls(gw_id, rec.seq, rec.code, rec.ts_ms, mantissa, fvalue, rec.exp, rec.flags, unit, frame_id, index)
-
-    def values(self) -> tuple:
-        return (self.gw, self.seq, self.code, self.ts_ms, self.mantissa, self.fvalue, self.exp, self.flags,
-                self.unit, self.frame, self.idx)
-
-
+# one row of the records table as it is inserted
+_RecordInsert = namedtuple('_RecordInsert', ('gw', 'seq', 'code', 'ts_ms', 'mantissa', 'fvalue', 'exp', 'flags',
+                                             'unit', 'frame', 'idx'))
 INSERT_RECORD = ('INSERT INTO records (%s) VALUES (%s) ON CONFLICT (gw, seq) DO NOTHING'
-                 % (', '.join(f.name for f in fields(_RecordRow)), ', '.join('?' * len(fields(_RecordRow)))))
+                 % (', '.join(_RecordInsert._fields), ', '.join('?' * len(_RecordInsert._fields))))
 
 
-def _count_conflicts(conn: Connection, gw_id: int, rows: list[_RecordRow], frame_id: int, now_ms: int) -> int:
+def _record_row(gw_id: int, rec: framing.Record, unit: str, frame_id: int, index: int) -> _RecordInsert:
+    mantissa, fvalue = _split(rec.value)
+    return _RecordInsert(gw_id, rec.seq, rec.code, rec.ts_ms, mantissa, fvalue, rec.exp, rec.flags, unit, frame_id,
+                         index)
+
+
+def _count_conflicts(conn: Connection, gw_id: int, rows: list[_RecordInsert], frame_id: int, now_ms: int) -> int:
     stored = {r.seq: r for r in conn.query(
         'SELECT seq, code, ts_ms, mantissa, fvalue, exp, flags, frame FROM records WHERE gw = ? AND seq BETWEEN ? AND ?',
         (gw_id, rows[0].seq, rows[-1].seq))}
@@ -165,8 +150,8 @@ def _store_one(conn: Connection, item: Incoming, gw: _GatewayState) -> Stored:
     if inserted is not None:
         frame_id = inserted.id
         units = {code: unit for code, _, unit in frame.codes}
-        rows = [_RecordRow.of(gw.id, rec, units[rec.code], frame_id, i) for i, rec in enumerate(frame.records)]
-        new = conn.executemany(INSERT_RECORD, [r.values() for r in rows])
+        rows = [_record_row(gw.id, rec, units[rec.code], frame_id, i) for i, rec in enumerate(frame.records)]
+        new = conn.executemany(INSERT_RECORD, rows)
         if new < n:
             conflicts = _count_conflicts(conn, gw.id, rows, frame_id, item.received_at)
             conn.execute('UPDATE frames SET new_records = ? WHERE id = ?', (new, frame_id))
