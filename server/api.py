@@ -14,8 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from server import admin, registry, views
-from server.http import (BadQuery, actor, json_body, json_error, json_response, now_ms, read_body, requires,
-                         server_of)
+from server.http import (BadQuery, actor, json_body, json_error, json_response, now_ms, parse_code_prefix,
+                         parse_int, parse_time, read_body, requires, server_of)
 from server.ingest import Rejected
 from server.store import centres, frames, gateways, tokens
 from shared.codec import frame as framing
@@ -55,13 +55,13 @@ async def get_records(request: web.Request) -> web.Response:
     unknown = set(q) - known
     if unknown:
         raise BadQuery('unknown parameter(s) %s; use %s' % (', '.join(sorted(unknown)), ', '.join(sorted(known))))
-    code = views.parse_code_prefix(q['code']) if 'code' in q else None
+    code = parse_code_prefix(q['code']) if 'code' in q else None
     point = q.get('point')
     if point is not None and not (len(point) == 3 and point.isdigit()):
         raise BadQuery('point must be the 3-digit measuring-point number')
-    since = views.parse_time('from', q['from']) if 'from' in q else None
-    until = views.parse_time('to', q['to']) if 'to' in q else None
-    limit = views.parse_int('limit', q['limit'], 1, MAX_LIMIT) if 'limit' in q else DEFAULT_LIMIT
+    since = parse_time('from', q['from']) if 'from' in q else None
+    until = parse_time('to', q['to']) if 'to' in q else None
+    limit = parse_int('limit', q['limit'], 1, MAX_LIMIT) if 'limit' in q else DEFAULT_LIMIT
     after = None
     if 'after' in q:
         parts = q['after'].split(':', 2)
@@ -78,7 +78,7 @@ async def get_records(request: web.Request) -> web.Response:
 
 
 def _seq(request: web.Request) -> int:
-    return views.parse_int('seq', request.match_info['seq'], 0, framing.INT64_MAX)
+    return parse_int('seq', request.match_info['seq'], 0, framing.INT64_MAX)
 
 
 @requires('operator')
@@ -98,6 +98,35 @@ async def get_record_proof(request: web.Request) -> web.Response:
     return json_response(dict(proof, record=views.record_json(held)))
 
 
+def record_from_json(doc: Any) -> framing.Record:
+    """The leaf fields of a record as record_json gives them."""
+    if not isinstance(doc, dict):
+        raise BadQuery('record must be an object')
+
+    def integer(key, default=None):
+        v = doc.get(key, default)
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise BadQuery('record.%s must be an integer' % key)
+        return v
+
+    mantissa, fvalue = doc.get('mantissa'), doc.get('float')
+    if mantissa is not None and fvalue is not None:
+        raise BadQuery('record has both mantissa and float')
+    if mantissa is not None:
+        value = integer('mantissa')
+    elif fvalue is not None:
+        if not isinstance(fvalue, (int, float)) or isinstance(fvalue, bool):
+            raise BadQuery('record.float must be a number')
+        value = float(fvalue)
+    else:
+        value = None
+    code = doc.get('code')
+    if not isinstance(code, str):
+        raise BadQuery('record.code must be a string')
+    exp = integer('exp', 0) if mantissa is not None else 0
+    return framing.Record(integer('seq'), code, integer('ts_ms'), value, exp, integer('flags', 0))
+
+
 @requires('operator')
 async def verify_fingerprint(request: web.Request) -> web.Response:
     srv = server_of(request)
@@ -110,7 +139,7 @@ async def verify_fingerprint(request: web.Request) -> web.Response:
         return json_response(await srv.db.read(registry.check_frame, decoded))
     doc = await json_body(request)
     gateway = _text(doc, 'gateway')
-    record = views.record_from_json(doc.get('record'))
+    record = record_from_json(doc.get('record'))
     proof = doc.get('proof')
     if not isinstance(proof, dict):
         raise BadQuery('proof must be an object {index, size, path, root}')
@@ -224,7 +253,7 @@ async def list_tokens(request: web.Request) -> web.Response:
 
 @requires('admin')
 async def get_audit(request: web.Request) -> web.Response:
-    limit = views.parse_int('limit', request.query.get('limit', '1000'), 1, MAX_LIMIT)
+    limit = parse_int('limit', request.query.get('limit', '1000'), 1, MAX_LIMIT)
     rows = await server_of(request).db.read(tokens.audit_log, limit)
     return json_response({'audit': [dict(r, at=views.iso(r['at'])) for r in rows]})
 

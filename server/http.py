@@ -1,12 +1,15 @@
 """What every route of the server's HTTP API shares: the running Server a request
 belongs to, JSON answers and errors, the role a route needs (checked by the
 auth middleware against API tokens), the error middleware that turns every
-refusal into a 4xx `{"error", "detail"}`, and reading request bodies."""
+refusal into a 4xx `{"error", "detail"}`, and reading request bodies and query
+parameters."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -95,6 +98,36 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise BadQuery('body must be a JSON object')
     return doc
+
+
+def parse_time(name: str, text: str) -> int:
+    """Milliseconds since 1970 from integer milliseconds or ISO 8601 (naive = UTC)."""
+    if re.fullmatch(r'-?\d+', text):
+        return int(text)
+    try:
+        t = dt.datetime.fromisoformat(text.replace('Z', '+00:00'))
+    except ValueError:
+        raise BadQuery('%s: %r is neither milliseconds since 1970 nor an ISO 8601 time' % (name, text))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return int(t.timestamp() * 1000)
+
+
+def parse_code_prefix(text: str) -> str:
+    digits = text.replace('-', '')
+    if not re.fullmatch(r'\d{1,12}', digits):
+        raise BadQuery('code: %r must be 1 to 12 digits (a full code or a prefix, dashes allowed)' % text)
+    return digits
+
+
+def parse_int(name: str, text: str, lo: int, hi: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadQuery('%s: %r is not an integer' % (name, text))
+    if not lo <= value <= hi:
+        raise BadQuery('%s must lie in %d..%d' % (name, lo, hi))
+    return value
 
 
 async def _token_identity(srv: Server, token: str) -> tuple[str, str] | None:
