@@ -309,6 +309,21 @@ class Dlt645Meter:
         return out
 
 
+class AddressReply:
+    """Collects the reply to a read-address request (build_read_address): the address."""
+
+    def __init__(self):
+        self.parser = Parser()
+
+    def feed(self, data):
+        for item in self.parser.feed(data):
+            if isinstance(item, MeterError):
+                raise item
+            if item.is_reply:
+                return decode_address_reply(item)
+        return None
+
+
 # -- what the gateway needs to know (firmware/drivers/descriptor.py) ---------------------------------
 
 _ADDRESS = Field('address', 'digits', lengths=(12,),

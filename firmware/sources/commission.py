@@ -5,20 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from firmware.drivers import dlt645
+from firmware.drivers.errors import MeterError
 from firmware.ports import PortError, SerialPort
-
-
-class _AddressReply:
-    def __init__(self) -> None:
-        self.parser = dlt645.Parser()
-
-    def feed(self, data: bytes):
-        for item in self.parser.feed(data):
-            if isinstance(item, dlt645.MeterError):
-                raise item
-            if item.is_reply:
-                return dlt645.decode_address_reply(item)
-        return None
 
 
 async def read_dlt645_address(path: str, baud: int = 2400, parity: str = 'E', timeout_s: float = 2.0) -> str:
@@ -26,11 +14,11 @@ async def read_dlt645_address(path: str, baud: int = 2400, parity: str = 'E', ti
     With several meters on the line their answers collide: connect one meter at a time."""
     port = SerialPort(path, baud, parity)
     try:
-        return await port.exchange(dlt645.build_read_address(), _AddressReply(), timeout_s)
+        return await port.exchange(dlt645.build_read_address(), dlt645.AddressReply(), timeout_s)
     except asyncio.TimeoutError:
         raise PortError('no meter answered the read-address request on %s (wiring, baud %d, parity %s?)'
                         % (path, baud, parity))
-    except dlt645.MeterError as e:
+    except MeterError as e:
         raise PortError('the answer on %s was unusable: %s (several meters on the line?)' % (path, e.reason))
     finally:
         port.close()
