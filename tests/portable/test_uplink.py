@@ -164,3 +164,31 @@ def test_bandwidth_cap_spaces_frames():
         d.on_outcome(centre.answer(arg.data), now)
     assert now >= (sent_bytes - max(1000, 600)) / 1000.0 - 0.01
     _cleanup(log, path)
+
+
+def test_frame_cursor_mode_skips_a_refused_frame_and_honours_retry_after():
+    """The platform's fan-out: the cursor is the id of the last frame taken; a refused signed
+    frame is skipped (it cannot be split or changed), a 429 waits as long as the centre says."""
+    outbox_ids = [3, 7, 8]
+    frames = {i: b'frame-%d' % i for i in outbox_ids}
+
+    def build(first, max_records, max_bytes):
+        ahead = [i for i in outbox_ids if i >= first]
+        return delivery.Built(frames[ahead[0]], first, ahead[0], 1) if ahead else None
+
+    d = delivery.Delivery('archive', 0, build, delivery.Schedule(every_s=0), advance='frame')
+    action, item = d.step(0.0, 8)
+    assert action == 'send' and item.data == b'frame-3'
+    assert d.on_outcome(exchange.Outcome(exchange.ACKED, 200, ack=41), 0.0) == 3       # its own frame id
+    action, item = d.step(0.0, 8)
+    assert item.data == b'frame-7'
+    assert d.on_outcome(exchange.classify(403, b'{"error": "unknown_gateway", "detail": ""}'), 0.0) == 7
+    assert d.refused == 1 and d.state() == 'draining'
+    action, item = d.step(0.0, 8)
+    assert item.data == b'frame-8'
+    assert d.on_outcome(exchange.classify(429, b'', '7'), 10.0) is None
+    assert d.step(12.0, 8) == ('wait', 17.0) and d.state() == 'backoff' and d.backoff.failures == 1
+    action, item = d.step(17.0, 8)
+    assert item.data == b'frame-8'
+    assert d.on_outcome(exchange.Outcome(exchange.ACKED, 200, ack=50), 17.0) == 8
+    assert d.backoff.failures == 0 and d.step(17.0, 8) == ('wait', None)
