@@ -8,7 +8,7 @@ import sys
 
 MODULES = ('test_sm3', 'test_sm2', 'test_umsgpack', 'test_codes', 'test_decimals', 'test_merkle',
            'test_frame', 'test_vectors', 'test_segment', 'test_delivery', 'test_ring', 'test_uplink', 'test_dlt645', 'test_cjt188', 'test_hj212',
-           'test_acquisition_core', 'test_accounting')
+           'test_acquisition_core', 'test_accounting', 'test_descriptor')
 
 
 def main():
