@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from firmware.drivers.descriptor import Field
+
 NAME = re.compile(r'[A-Za-z0-9_.-]{1,64}')
 
 
@@ -26,12 +28,10 @@ def check_keys(doc: dict, allowed: set, where: str) -> None:
 
 
 def number(doc: dict, key: str, where: str, default, low, high=None, integer=False):
-    v = doc.get(key, default)
-    ok = isinstance(v, int) if integer else isinstance(v, (int, float))
-    if not ok or isinstance(v, bool) or v < low or (high is not None and v > high):
-        fail(where, '%s must be a%s number in %s..%s, not %r' % (key, 'n integer' if integer else '', low,
-                                                                 high if high is not None else '', v))
-    return v
+    try:
+        return Field(key, 'int' if integer else 'number', default, low=low, high=high).value(doc)
+    except ValueError as e:
+        fail(where, str(e))
 
 
 def text(doc: dict, key: str, where: str, required=True, default=None):
