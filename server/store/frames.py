@@ -62,20 +62,23 @@ def same_record(a: framing.Record, b: framing.Record) -> bool:
         _content(b.code, b.ts_ms, *_split(b.value), b.exp, b.flags)
 
 
-# one row of the records table as it is inserted
+# the columns of a record as inserted; rows are built as plain tuples (the hot path of
+# ingest) and read by name through _RecordInsert where they are looked at
 _RecordInsert = namedtuple('_RecordInsert', ('gw', 'seq', 'code', 'ts_ms', 'mantissa', 'fvalue', 'exp', 'flags',
                                              'unit', 'frame', 'idx'))
 INSERT_RECORD = ('INSERT INTO records (%s) VALUES (%s) ON CONFLICT (gw, seq) DO NOTHING'
                  % (', '.join(_RecordInsert._fields), ', '.join('?' * len(_RecordInsert._fields))))
 
 
-def _record_row(gw_id: int, rec: framing.Record, unit: str, frame_id: int, index: int) -> _RecordInsert:
-    mantissa, fvalue = _split(rec.value)
-    return _RecordInsert(gw_id, rec.seq, rec.code, rec.ts_ms, mantissa, fvalue, rec.exp, rec.flags, unit, frame_id,
-                         index)
+def _record_row(gw_id: int, rec: framing.Record, unit: str, frame_id: int, index: int) -> tuple:
+    v = rec.value
+    if type(v) is float:
+        return (gw_id, rec.seq, rec.code, rec.ts_ms, None, v, rec.exp, rec.flags, unit, frame_id, index)
+    return (gw_id, rec.seq, rec.code, rec.ts_ms, v, None, rec.exp, rec.flags, unit, frame_id, index)
 
 
-def _count_conflicts(conn: Connection, gw_id: int, rows: list[_RecordInsert], frame_id: int, now_ms: int) -> int:
+def _count_conflicts(conn: Connection, gw_id: int, rows: list[tuple], frame_id: int, now_ms: int) -> int:
+    rows = [_RecordInsert._make(r) for r in rows]
     stored = {r.seq: r for r in conn.query(
         'SELECT seq, code, ts_ms, mantissa, fvalue, exp, flags, frame FROM records WHERE gw = ? AND seq BETWEEN ? AND ?',
         (gw_id, rows[0].seq, rows[-1].seq))}
