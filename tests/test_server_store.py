@@ -4,7 +4,7 @@ stored once."""
 
 import time
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from server import admin
@@ -30,6 +30,7 @@ ranges = st.lists(st.tuples(st.integers(0, 40), st.integers(1, 12)), min_size=1,
 
 @settings(max_examples=150, deadline=None)
 @given(ranges, st.integers(1, 4))
+@example([(1, 1), (0, 2), (3, 1)], 1)       # a range held beyond the gap, then reached by the ack
 def test_ack_and_storage_whatever_the_order(spans, batch):
     conn = Connection(DatabaseURL.parse(':memory:'))
     conn.migrate()

@@ -106,21 +106,23 @@ def _merge_range(conn: Connection, table: str, gw_id: int, first: int, last: int
     conn.execute('INSERT INTO %s (gw, first, last) VALUES (?, ?, ?)' % table, (gw_id, first, last))
 
 
-def _advance_ack(conn: Connection, gw_id: int, ack: int, last_seq: int, first: int, last: int) -> int:
-    """The new ack after storing first..last; last_seq is the highest sequence received before."""
-    if first > ack + 1:
-        _merge_range(conn, 'pending_ranges', gw_id, first, last)
-        return ack
-    ack = max(ack, last)
-    if ack >= last_seq:
-        return ack  # nothing was received beyond the ack, so no pending range can join
+def _advance_ack(conn: Connection, gw: '_GatewayState', first: int, last: int) -> None:
+    """Move the gateway's ack after storing first..last: to the end of the gap-free run,
+    taking in (and removing) every pending range it reaches."""
+    if first > gw.ack + 1:
+        _merge_range(conn, 'pending_ranges', gw.id, first, last)
+        gw.pending = True
+        return
+    gw.ack = max(gw.ack, last)
+    if not gw.pending:
+        return  # nothing is held beyond a gap, so no pending range can join
     while True:
-        bound = ack + 1
-        ranges = conn.query('SELECT first, last FROM pending_ranges WHERE gw = ? AND first <= ?', (gw_id, bound))
+        bound = gw.ack + 1
+        ranges = conn.query('SELECT first, last FROM pending_ranges WHERE gw = ? AND first <= ?', (gw.id, bound))
         if not ranges:
-            return ack
-        conn.execute('DELETE FROM pending_ranges WHERE gw = ? AND first <= ?', (gw_id, bound))
-        ack = max(ack, max(r.last for r in ranges))
+            return
+        conn.execute('DELETE FROM pending_ranges WHERE gw = ? AND first <= ?', (gw.id, bound))
+        gw.ack = max(gw.ack, max(r.last for r in ranges))
 
 
 @dataclass
@@ -130,6 +132,7 @@ class _GatewayState:
     ack: int
     last_seq: int
     revoked: bool
+    pending: bool                  # whether ranges are held beyond a gap
     frames: int = 0
     records: int = 0
     conflicts: int = 0
@@ -139,7 +142,10 @@ class _GatewayState:
 def _gateway_state(conn: Connection, gateway: str) -> _GatewayState | None:
     row = conn.one('SELECT id, ack, last_seq, revoked_at FROM gateways WHERE gateway = ?' + conn.for_update(),
                    (gateway,))
-    return None if row is None else _GatewayState(row.id, row.ack, row.last_seq, row.revoked_at is not None)
+    if row is None:
+        return None
+    pending = conn.one('SELECT 1 AS held FROM pending_ranges WHERE gw = ? LIMIT 1', (row.id,)) is not None
+    return _GatewayState(row.id, row.ack, row.last_seq, row.revoked_at is not None, pending)
 
 
 def _store_one(conn: Connection, item: Incoming, gw: _GatewayState) -> Stored:
@@ -160,7 +166,7 @@ def _store_one(conn: Connection, item: Incoming, gw: _GatewayState) -> Stored:
             conn.execute('UPDATE frames SET new_records = ? WHERE id = ?', (new, frame_id))
     for first, last in frame.lost_ranges():
         _merge_range(conn, 'lost_ranges', gw.id, first, last)
-    gw.ack = _advance_ack(conn, gw.id, gw.ack, gw.last_seq, frame.seq_first, frame.seq_last)
+    _advance_ack(conn, gw, frame.seq_first, frame.seq_last)
     gw.last_seq = max(gw.last_seq, frame.seq_last)
     gw.frames += 1
     gw.records += new
