@@ -98,14 +98,14 @@ class Connection:
         rows = cur.fetchall()
         if not rows:
             return []
-        make = _row_type(cur.description)._make
+        make = _row_type(text, cur.description)._make
         return [make(r) for r in rows]
 
     def one(self, text: str, params: Sequence[Any] = ()) -> Any | None:
         """The first row as a named tuple, or None."""
         cur = self._conn.execute(self.sql(text), params)
         row = cur.fetchone()
-        return None if row is None else _row_type(cur.description)._make(row)
+        return None if row is None else _row_type(text, cur.description)._make(row)
 
     def executemany(self, text: str, rows: Iterable[Sequence[Any]]) -> int:
         """Run text for every row; returns how many rows it changed."""
@@ -184,14 +184,17 @@ class Connection:
         return {n: tuple(c) for n, c in out.items()}
 
 
-_ROW_TYPES: dict[tuple[str, ...], Any] = {}
+_ROW_TYPES: dict[str, Any] = {}
 
 
-def _row_type(description) -> Any:
-    names = tuple(d[0] for d in description)
-    kind = _ROW_TYPES.get(names)
+def _row_type(sql: str, description) -> Any:
+    """The named-tuple type of a query's rows, remembered per SQL text (the same text gives
+    the same columns)."""
+    kind = _ROW_TYPES.get(sql)
     if kind is None:
-        kind = _ROW_TYPES[names] = namedtuple('Row', names, rename=True)
+        if len(_ROW_TYPES) > 4096:
+            _ROW_TYPES.clear()
+        kind = _ROW_TYPES[sql] = namedtuple('Row', [d[0] for d in description], rename=True)
     return kind
 
 

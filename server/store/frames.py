@@ -140,12 +140,11 @@ class _GatewayState:
 
 
 def _gateway_state(conn: Connection, gateway: str) -> _GatewayState | None:
-    row = conn.one('SELECT id, ack, last_seq, revoked_at FROM gateways WHERE gateway = ?' + conn.for_update(),
-                   (gateway,))
+    row = conn.one('SELECT id, ack, last_seq, revoked_at, EXISTS (SELECT 1 FROM pending_ranges p WHERE p.gw = g.id) '
+                   'AS pending FROM gateways g WHERE gateway = ?' + conn.for_update(), (gateway,))
     if row is None:
         return None
-    pending = conn.one('SELECT 1 AS held FROM pending_ranges WHERE gw = ? LIMIT 1', (row.id,)) is not None
-    return _GatewayState(row.id, row.ack, row.last_seq, row.revoked_at is not None, pending)
+    return _GatewayState(row.id, row.ack, row.last_seq, row.revoked_at is not None, bool(row.pending))
 
 
 def _store_one(conn: Connection, item: Incoming, gw: _GatewayState) -> Stored:
