@@ -5,6 +5,8 @@
     RETRY     no answer, 5xx, or a 200 that is not a valid ack: back off, resend
     BUSY      429: wait Retry-After (or back off), resend
     SPLIT     413: send the same range again in smaller frames
+    CLOCK     422 time_range: the readings' times and the centre's clock disagree; one
+              of the clocks is wrong, perhaps only for a while: alarm, retry with backoff
     REFUSED   any other 4xx: alarm; do not resend the unchanged frame
 """
 
@@ -15,6 +17,7 @@ RETRY = 'retry'
 BUSY = 'busy'
 SPLIT = 'split'
 REFUSED = 'refused'
+CLOCK = 'clock'
 
 
 class Outcome:
@@ -67,6 +70,8 @@ def classify(status, body, retry_after=None):
         return Outcome(BUSY, status, error=error, detail=detail, retry_after=wait)
     if status == 413:
         return Outcome(SPLIT, status, error=error, detail=detail)
+    if status == 422 and error == 'time_range':
+        return Outcome(CLOCK, status, error=error, detail=detail)
     if 400 <= status < 500:
         return Outcome(REFUSED, status, error=error, detail=detail)
     return Outcome(RETRY, status, error=error, detail=detail)

@@ -174,13 +174,19 @@ class Delivery:
             self.last_error = ''
             return self._taken(outcome.ack if self.advance == 'ack' else self.inflight.last_seq)
         self.last_error = '%s %s %s' % (outcome.status or '', outcome.error, outcome.detail)
-        if self.advance == 'frame' and kind in (exchange.REFUSED, exchange.SPLIT):
+        if self.advance == 'frame' and kind in (exchange.REFUSED, exchange.SPLIT, exchange.CLOCK):
             self.refused += 1
             return self._taken(self.inflight.last_seq)
         if kind == exchange.SPLIT:
             self.max_records = max(1, self.inflight.records // 2)
             self.max_bytes = max(1024, len(self.inflight.data) // 2)
             self.inflight = None
+            return None
+        if kind == exchange.CLOCK:
+            if not self.backoff.failures:
+                self._alarm('clock', 'the centre refused the readings\' times (%s): check the gateway\'s clock '
+                                     'against the centre\'s; retrying with backoff' % outcome.detail)
+            self.retry_at = now + self.backoff.failure()
             return None
         if kind == exchange.REFUSED:
             self.refused += 1

@@ -192,3 +192,25 @@ def test_frame_cursor_mode_skips_a_refused_frame_and_honours_retry_after():
     assert item.data == b'frame-8'
     assert d.on_outcome(exchange.Outcome(exchange.ACKED, 200, ack=50), 17.0) == 8
     assert d.backoff.failures == 0 and d.step(17.0, 8) == ('wait', None)
+
+
+def test_a_time_range_refusal_is_retried_with_backoff_and_names_the_clocks():
+    """A centre whose clock is wrong for a moment refuses with 422 time_range; the next attempt
+    may be accepted, so the same frame goes again after backoff, not an hour later."""
+    path, log = _ring_with(20)
+    alarms = []
+    d = _delivery(log, schedule=delivery.Schedule(every_s=0), on_alarm=lambda *a: alarms.append(a))
+    action, built = d.step(0.0, log.durable_seq)
+    refusal = b'{"error": "time_range", "detail": "record stamped 15 s ahead of the centre clock (limit 10 s)"}'
+    now = 0.0
+    for attempt in range(3):
+        d.on_outcome(exchange.classify(422, refusal), now)
+        action, until = d.step(now, log.durable_seq)
+        assert action == 'wait' and until - now <= 2 ** attempt      # backoff: 1 s, 2 s, 4 s at most
+        now = until
+        action, again = d.step(now, log.durable_seq)
+        assert action == 'send' and again is built
+    assert len(alarms) == 1 and alarms[0][1] == 'clock' and "gateway's clock" in alarms[0][2]
+    d.on_outcome(FakeCentre().answer(again.data), 10.0)
+    assert d.cursor == 19 and d.backoff.failures == 0
+    _cleanup(log, path)
