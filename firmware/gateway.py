@@ -7,6 +7,13 @@ delays itself.  Cursors and loss counters are saved in the state file
 (firmware/lib/state.py) and the ring is told the lowest cursor (`floor`), below
 which it may recycle without loss.  Losses (thinned, dropped, refused readings)
 raise an ALARM log line and are counted, never silent.
+
+Faults (docs/gateway.md "Faults"): damage the ring or the state file finds is an
+ALARM naming the file, the numbers and the cause, and a counter; a write that
+fails (a full disk) keeps the readings queued in memory up to the head segment's
+room, retries with backoff, and declares what it had to drop ('disk_full'); the
+state file carries the durable high-water mark, so a sequence number is never
+handed out twice whatever recovery finds.
 """
 
 from __future__ import annotations
@@ -46,8 +53,13 @@ class Gateway:
         self.state = StateFile(os.path.join(cfg.data_dir, 'state'))
         saved = self.state.data
         self.counters: dict[str, int] = dict(saved.get('counters', {}))
+        self._state_dirty = False
+        self.disk_error: str | None = None       # the failing write's error while the disk refuses writes
+        self._disk_backoff = Backoff(0.5, 30.0)
         self.ring = RingLog(cfg.data_dir, cfg.segment_size, cfg.segment_count, cfg.policy,
-                            thinning.rule(int(cfg.utc_offset_h * 3600)), self._on_loss)
+                            thinning.rule(int(cfg.utc_offset_h * 3600)), self._on_loss, self._on_damage,
+                            saved.get('seq_hwm', -1) + 1, saved.get('declared'))
+        self._check_state()
         cursors = saved.get('cursors', {})
         self.deliveries: dict[str, delivery.Delivery] = {}
         self.urls: dict[str, str] = {}
@@ -64,7 +76,6 @@ class Gateway:
         self._new_data = {name: asyncio.Event() for name in self.deliveries}
         self._durable = asyncio.Event()
         self.sources = None                     # firmware.sources.Acquisition, when meters are configured
-        self._state_dirty = False
         self._report = open(report_durable, 'a') if report_durable else None
         self._tasks: list[asyncio.Task] = []
         self.delivered_at: dict[str, list[tuple[int, float]]] = {name: [] for name in self.deliveries}
@@ -74,14 +85,18 @@ class Gateway:
 
     def add_reading(self, r: Reading) -> int | None:
         """Log a reading; its sequence number, or None when the ring refuses it (policy 'stop'
-        with the ring full)."""
+        with the ring full).  When the disk refuses the write that would make room, the
+        reading's number is declared lost ('disk_full') and counted."""
         seq = self.ring.next_seq
         try:
             self.ring.append(r.pack())
         except RingFull:
-            self.counters['refused'] = self.counters.get('refused', 0) + 1
-            self._state_dirty = True
+            self._count('refused')
             return None
+        except OSError as e:
+            self._disk_failed(e)
+            self.ring.skip(1, 'disk_full')
+            self._count('disk_full')
         return seq
 
     @property
@@ -98,7 +113,9 @@ class Gateway:
             await self._durable.wait()
 
     def commit(self) -> int:
+        """Make the queued readings durable; raises OSError when the disk refuses (they stay queued)."""
         durable = self.ring.commit()
+        self._state_dirty = True                # the high-water mark moved
         self._durable.set()
         self._durable = asyncio.Event()
         if self._report is not None:
@@ -108,12 +125,52 @@ class Gateway:
             event.set()
         return durable
 
-    # -- losses and alarms -------------------------------------------------------
+    # -- losses, faults and alarms ---------------------------------------------------
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+        self._state_dirty = True
 
     def _on_loss(self, kind: str, first: int, last: int, count: int) -> None:
-        self.counters[kind] = self.counters.get(kind, 0) + count
-        self._state_dirty = True
+        self._count(kind, count)
         log.warning('ALARM ring full: %s %d readings in %d..%d (policy %s)', kind, count, first, last, self.cfg.policy)
+
+    def _on_damage(self, path: str, first: int, last: int, lost: int, what: str) -> None:
+        self._count('damage')
+        self._count('corrupt', lost)
+        numbers = 'seq %d..%d, %d readings lost' % (first, last, lost) if lost else \
+            ('at seq %d, nothing lost' % first if first >= 0 else 'no readable sequence numbers')
+        log.warning('ALARM damaged file %s: %s (%s); declared lost as corrupt; the damaged bytes are kept in %s/damaged',
+                    path, what, numbers, self.cfg.data_dir)
+
+    def _check_state(self) -> None:
+        """Report a state file that could not be used; the cursors then start at the oldest
+        reading the ring holds, and each centre's ack moves them to where it is."""
+        problem = self.state.problem
+        if problem is None and not self.state.existed and self.ring.durable_seq >= 0:
+            problem = 'the state file %s is missing but the log holds readings' % self.state.path
+        if problem is not None:
+            self._count('state_rebuilt')
+            log.warning('ALARM %s: state rebuilt: cursors restart at the oldest reading in the log (seq %d; the '
+                        'centres\' acks move them on, nothing is lost), loss counters restart at 0, sequence numbers '
+                        'continue after %d', problem, self.ring.oldest_seq(), self.ring.next_seq - 1)
+        elif self.state.torn_slot:
+            log.info('state file %s: one copy unreadable (a save cut short by a power cut); the other copy is used',
+                     self.state.path)
+
+    def _disk_failed(self, e: OSError) -> None:
+        if self.disk_error is None:
+            self._count('disk_errors')
+            log.warning('ALARM cannot write the log in %s: %s; readings are kept in memory (%d queued) and the '
+                        'write is retried; free space on that filesystem', self.cfg.data_dir, e.strerror or e,
+                        self.ring.pending())
+        self.disk_error = str(e.strerror or e)
+
+    def _disk_recovered(self) -> None:
+        log.warning('RECOVERED the log in %s is writable again; durable up to %d (%d readings declared lost as '
+                    'disk_full so far)', self.cfg.data_dir, self.ring.durable_seq, self.counters.get('disk_full', 0))
+        self.disk_error = None
+        self._disk_backoff.success()
 
     def _on_alarm(self, centre: str, kind: str, detail: str) -> None:
         self.counters['%s_%s' % (kind, centre)] = self.counters.get('%s_%s' % (kind, centre), 0) + 1
@@ -125,7 +182,8 @@ class Gateway:
         self.ring.floor = min(d.cursor for d in self.deliveries.values())
 
     def save_state(self) -> None:
-        self.state.save({'cursors': {n: d.cursor for n, d in self.deliveries.items()}, 'counters': self.counters})
+        self.state.save({'cursors': {n: d.cursor for n, d in self.deliveries.items()}, 'counters': self.counters,
+                         'seq_hwm': self.ring.durable_seq, 'declared': [list(d) for d in self.ring.declared]})
         self._state_dirty = False
 
     def _builder(self, reader):
@@ -139,14 +197,25 @@ class Gateway:
         interval = self.cfg.commit_interval_ms / 1000.0
         while True:
             await asyncio.sleep(self.clock.real_seconds(interval))
-            if self.ring.pending():
+            if not self.ring.pending() and self.disk_error is None:
+                continue
+            try:
                 self.commit()
+            except OSError as e:
+                self._disk_failed(e)
+                await asyncio.sleep(self._disk_backoff.failure())
+                continue
+            if self.disk_error is not None:
+                self._disk_recovered()
 
     async def _state_loop(self) -> None:
         while True:
             await asyncio.sleep(STATE_SAVE_INTERVAL_S)
             if self._state_dirty:
-                self.save_state()
+                try:
+                    self.save_state()
+                except OSError as e:
+                    self._disk_failed(e)
 
     async def _centre_loop(self, name: str) -> None:
         d = self.deliveries[name]
@@ -204,8 +273,12 @@ class Gateway:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
-        self.commit()
-        self.save_state()
+        try:
+            self.commit()
+            self.save_state()
+        except OSError as e:
+            log.warning('ALARM stopping with the disk refusing writes (%s): %d readings that were not yet durable '
+                        'are lost', e.strerror or e, self.ring.pending())
         self.ring.close()
         if self._report is not None:
             self._report.close()
@@ -213,5 +286,6 @@ class Gateway:
     def status(self) -> dict:
         now = self.clock.now()
         return {'durable_seq': self.ring.durable_seq, 'oldest_seq': self.ring.oldest_seq(),
+                'queued': self.ring.pending(), 'disk_error': self.disk_error,
                 'counters': dict(self.counters), 'centres': [d.status(now) for d in self.deliveries.values()],
                 'sources': self.sources.status() if self.sources else [], 'time': time.time()}

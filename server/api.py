@@ -157,11 +157,10 @@ async def verify_fingerprint(request: web.Request) -> web.Response:
 
 
 def _gateways_view(conn, name: str | None):
-    pending, lost = gateways.pending_counts(conn), gateways.lost_counts(conn)
+    rows = [views.gateway_json(c) for c in gateways.counted(conn, name)]
     if name is None:
-        return [views.gateway_json(g, pending.get(g.id, 0), lost.get(g.id, 0)) for g in gateways.list_gateways(conn)]
-    g = gateways.get_gateway(conn, name)
-    return None if g is None else views.gateway_json(g, pending.get(g.id, 0), lost.get(g.id, 0))
+        return rows
+    return rows[0] if rows else None
 
 
 @requires('operator')
@@ -188,7 +187,7 @@ async def enrol_gateway(request: web.Request) -> web.Response:
     g = await srv.db.write_tx(admin.enrol, actor(request), _text(doc, 'gateway'), _text(doc, 'public_key'),
                               _text(doc, 'enterprise'), _text(doc, 'site'), first_seq, now_ms())
     srv.ingest.keys.forget(g.gateway)
-    return json_response(views.gateway_json(g), 201)
+    return json_response(views.gateway_json(gateways.Counted(g, 0, 0, {})), 201)
 
 
 @requires('admin')
@@ -196,9 +195,9 @@ async def revoke_gateway(request: web.Request) -> web.Response:
     doc = await json_body(request)
     srv = server_of(request)
     name = request.match_info['gateway']
-    g = await srv.db.write_tx(admin.revoke, actor(request), name, _text(doc, 'reason'), now_ms())
+    await srv.db.write_tx(admin.revoke, actor(request), name, _text(doc, 'reason'), now_ms())
     srv.ingest.keys.forget(name)
-    return json_response(views.gateway_json(g))
+    return json_response(await srv.db.read(_gateways_view, name))
 
 
 def _centres_view(conn, senders):

@@ -92,8 +92,7 @@ def cmd_gateways_add(args: argparse.Namespace) -> int:
 
 def cmd_gateways_list(args: argparse.Namespace) -> int:
     conn = _connect(args)
-    pending, lost = gateways.pending_counts(conn), gateways.lost_counts(conn)
-    rows = [gateway_json(g, pending.get(g.id, 0), lost.get(g.id, 0)) for g in gateways.list_gateways(conn)]
+    rows = [gateway_json(c) for c in gateways.counted(conn)]
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from server.store.frames import RecordRow
-from server.store.gateways import Gateway
+from server.store.gateways import Counted
 from shared.codec import flags as quality
 
 
@@ -27,13 +27,15 @@ def record_json(r: RecordRow) -> dict[str, Any]:
     }
 
 
-def gateway_json(g: Gateway, beyond_gap: int = 0, declared_lost: int = 0) -> dict[str, Any]:
+def gateway_json(c: Counted) -> dict[str, Any]:
+    g, beyond_gap = c.gateway, c.beyond_gap
     return {
         'gateway': g.gateway, 'enterprise': g.enterprise, 'site': g.site,
         'public_key': g.public_key.hex(), 'enrolled_at': iso(g.enrolled_at),
         'revoked': g.revoked_at is not None, 'revoked_at': iso(g.revoked_at), 'revoke_reason': g.revoke_reason,
         'ack': g.ack, 'last_seq': g.last_seq, 'received_beyond_gap': beyond_gap,
-        'missing': g.missing(beyond_gap), 'declared_lost': declared_lost, 'frames': g.frames, 'records': g.records,
+        'missing': g.missing(beyond_gap), 'declared_lost': c.declared_lost,
+        'declared_lost_by_cause': c.lost_by_cause, 'frames': g.frames, 'records': g.records,
         'last_frame_at': iso(g.last_frame_at), 'signature_failures': g.signature_failures,
         'last_signature_failure_at': iso(g.last_signature_failure_at),
         'rejected_frames': g.rejected_frames, 'conflicts': g.conflicts,

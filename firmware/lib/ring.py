@@ -22,11 +22,22 @@ written to a temporary file and renamed over its slot, so a power cut leaves
 either the old pair or the merged one; the merged segment's `covers_to` says
 which later segment it replaces.
 
-Portable: open/read/write/seek, os.rename/remove/listdir, os.fsync when present.
+Damage (a flipped byte, a rotten sector) costs only the damaged records:
+readers and recovery resynchronise on the next valid record; a damaged header
+copy is repaired from the other, both from the records; a file with nothing
+readable is moved to damaged/ and never deleted.  Each damage is reported once
+through on_damage(file, first seq, last seq, numbers lost, what), and the
+numbers lost are declared with the cause 'corrupt' (loss_causes()).  The next
+sequence number is never below the owner's durable high-water mark nor below a
+number a damaged record may have carried, so numbers are never reused.
+
+Portable: open/read/write/seek, os.rename/remove/listdir/mkdir, os.fsync when present.
 """
 
 import os
 
+from firmware.lib import damaged
+from firmware.lib.durable import fsync, fsync_dir
 from firmware.lib import segment as seg
 
 POLICIES = ('thin', 'drop_oldest', 'stop')
@@ -53,15 +64,6 @@ class SegmentInfo:
         self.covers_to = covers_to
 
 
-def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except (AttributeError, OSError):
-        return  # MicroPython has no os.open; its rename is still atomic on the unix port
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _exists(path):
@@ -74,7 +76,7 @@ def _exists(path):
 
 class RingLog:
     def __init__(self, directory, segment_size=16 << 20, segment_count=96, policy='thin', thin_rule=None,
-                 on_loss=None):
+                 on_loss=None, on_damage=None, min_next_seq=0, declared=None):
         if policy not in POLICIES:
             raise RingError('full-ring policy must be one of %s, not %r' % (', '.join(POLICIES), policy))
         if segment_count < 3:
@@ -87,8 +89,14 @@ class RingLog:
         self.policy = policy
         self.thin_rule = thin_rule  # iterable of (seq, payload) -> predicate(seq, payload): which to keep
         self.on_loss = on_loss
+        self.on_damage = on_damage
+        self.min_next_seq = min_next_seq   # the owner's durable high-water mark + 1
+        self.damaged = []          # [first, last] sequence ranges lost to damage
+        self.declared = [tuple(d) for d in declared or ()]   # (first, last, cause) handed out without a record
+        self._damage_seen = {}     # (slot, generation, byte offset) already reported
         self.floor = -1            # every centre holds everything up to here; set by the owner
         self.refusing = False
+        self._rolling = False      # a move to a new segment failed (a write error) and is to be retried
         self._segments = []        # SegmentInfo, ordered by first_seq; the last one is the head
         self._head = None
         self._generation = 0
@@ -99,13 +107,13 @@ class RingLog:
     def _path(self, slot):
         return '%s/%s' % (self.directory, SLOT_NAME % slot)
 
-    def _read_header(self, slot):
+    def _read_file(self, slot, size=None):
         try:
             f = open(self._path(slot), 'rb')
         except OSError:
             return None
         try:
-            return seg.read_header(f.read(seg.HEADER_SIZE))
+            return f.read() if size is None else f.read(size)
         finally:
             f.close()
 
@@ -114,11 +122,14 @@ class RingLog:
             os.remove('%s/%s' % (self.directory, THIN_TEMP))   # an unfinished thinning: the old pair is intact
         found = []
         for slot in range(self.segment_count):
-            hdr = self._read_header(slot)
-            if hdr is None:
-                if _exists(self._path(slot)):
-                    os.remove(self._path(slot))   # a segment whose creation was cut short
+            head = self._read_file(slot, seg.HEADER_SIZE)
+            if head is None:
                 continue
+            hdr = seg.read_header(head)
+            if hdr is None or not seg.header_intact(head):
+                hdr = self._repair_header(slot, hdr)
+                if hdr is None:
+                    continue
             found.append(SegmentInfo(slot, hdr[0], hdr[1], hdr[2]))
             self._generation = max(self._generation, hdr[0])
         found.sort(key=lambda s: (s.first_seq, -s.generation))
@@ -130,16 +141,122 @@ class RingLog:
             kept.append(info)
         self._segments = kept
         if not kept:
-            self._start_segment(0, 0)
+            self._start_segment(0, max(0, self.min_next_seq))
             return
         head = kept[-1]
-        self._head = seg.Segment.recover(self._path(head.slot), self.segment_size)
+        if head.covers_to != seg.OPEN:
+            # only damage leaves a thinned segment last (its successors unreadable): never append to it
+            self._start_segment(self._free_slot(), max(head.covers_to + 1, self.min_next_seq))
+            return
+        self._head = seg.Segment.recover(self._path(head.slot), self.segment_size, self.min_next_seq)
+        for start, end, first, last in self._head.damage:
+            if start < self._head.tail:
+                what = 'unreadable records'
+            elif end > start:
+                what = 'unreadable tail (a power cut during a commit, or damage)'
+            else:
+                what = 'readings below the durable high-water mark are missing (lost with a damaged file)'
+            self._note_damage(len(kept) - 1, start, first, last, what)
+
+    def _repair_header(self, slot, hdr):
+        """A segment whose header is damaged: repaired from the intact copy, rebuilt from
+        the records, or (nothing readable) moved to damaged/.  Returns the header or None."""
+        path = self._path(slot)
+        data = self._read_file(slot)
+        if len(data) <= seg.HEADER_SIZE:
+            # a segment whose creation was cut short: no record was ever written to it
+            if hdr is None:
+                os.remove(path)
+                fsync_dir(self.directory)
+                return None
+            self._write_header(path, hdr)
+            return hdr
+        if hdr is None:
+            hdr = seg.rebuilt_header(data)
+            if hdr is None:
+                kept = self._keep_damaged(SLOT_NAME % slot, data)
+                os.remove(path)
+                fsync_dir(self.directory)
+                self._report_damage(path, -1, -1, 0, 'no valid header and no valid record: %s' % kept)
+                return None
+            what = 'both header copies damaged; rebuilt from the first valid record (seq %d)' % hdr[1]
+            kept = self._keep_damaged(SLOT_NAME % slot, data[:seg.HEADER_SIZE])
+        else:
+            what = 'one header copy damaged; repaired from the other'
+            kept = 'the intact copy is the record'
+        self._write_header(path, hdr)
+        self._report_damage(path, hdr[1], hdr[1], 0, '%s (%s)' % (what, kept))
+        return hdr
+
+    @staticmethod
+    def _write_header(path, hdr):
+        f = open(path, 'r+b')
+        try:
+            f.write(seg.pack_header(*hdr))
+            fsync(f)
+        finally:
+            f.close()
+
+    def _keep_damaged(self, name, data):
+        return damaged.keep(self.directory, name, data)
+
+    def _report_damage(self, path, first, last, lost, what):
+        if self.on_damage is not None:
+            self.on_damage(path, first, last, lost, what)
+
+    def _note_damage(self, index, offset, first, last, what):
+        """Report one unreadable stretch of segment index (once per process) and
+        remember its numbers as lost to damage."""
+        info = self._segments[index]
+        key = (info.slot, info.generation, offset)
+        if key in self._damage_seen:
+            return
+        self._damage_seen[key] = True
+        lost = last - first + 1 if last >= first else 0
+        if lost:
+            self.damaged.append([first, last])
+        self._report_damage(self._path(info.slot), first, last, lost, what)
+
+    def loss_causes(self, first, last):
+        """[(first, last, cause), ...] for numbers in first..last the ring does not hold:
+        'dropped' (before the oldest segment), 'thinned' (holes of a thinned segment) or
+        'corrupt' (damaged, or missing from a segment written record by record)."""
+        out = []
+        at = first
+        while at <= last:
+            cause, upto = self._cause_at(at)
+            upto = min(upto, last)
+            if out and out[-1][2] == cause:
+                out[-1] = (out[-1][0], upto, cause)
+            else:
+                out.append((at, upto, cause))
+            at = upto + 1
+        return out
+
+    def _cause_at(self, seq):
+        """(cause of seq's loss, last number from seq on with the same cause)."""
+        bound = seg.OPEN
+        for a, b, cause in self.declared:
+            if a <= seq <= b:
+                return cause, b
+            if a > seq:
+                bound = min(bound, a - 1)
+        for a, b in self.damaged:
+            if a <= seq <= b:
+                return 'corrupt', b
+            if a > seq:
+                bound = min(bound, a - 1)
+        if seq < self._segments[0].first_seq:
+            return 'dropped', min(bound, self._segments[0].first_seq - 1)
+        index = self._locate(seq)
+        cause = 'corrupt' if self._segments[index].covers_to == seg.OPEN else 'thinned'
+        return cause, min(bound, self._end_of(index))
 
     def _start_segment(self, slot, first_seq):
         self._generation += 1
         self._head = seg.Segment.create(self._path(slot), self._generation, first_seq, self.segment_size)
         self._segments.append(SegmentInfo(slot, self._generation, first_seq, seg.OPEN))
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
     # -- writing ---------------------------------------------------------------
 
@@ -168,9 +285,28 @@ class RingLog:
             self._roll()
         return self._head.append(payload)
 
+    def skip(self, count, cause):
+        """Hand out count sequence numbers without records: readings lost before they
+        could be logged (cause 'disk_full'), declared with that cause.  The owner keeps
+        `declared` with its durable state and passes it back after a restart."""
+        first = self._head.next_seq
+        self._head.skip(count)
+        last = first + count - 1
+        if self.declared and self.declared[-1][2] == cause and self.declared[-1][1] == first - 1:
+            self.declared[-1] = (self.declared[-1][0], last, cause)
+        else:
+            self.declared.append((first, last, cause))
+        oldest = self.oldest_seq()
+        self.declared = [d for d in self.declared if d[1] >= oldest][-64:]
+        return first
+
     def commit(self):
-        """Write and fsync the queued readings; returns the highest durable sequence number."""
-        return self._head.commit()
+        """Write and fsync the queued readings; returns the highest durable sequence number.
+        Also finishes a move to a new segment that a write error interrupted."""
+        durable = self._head.commit()
+        if self._rolling:
+            self._roll()
+        return durable
 
     def _end_of(self, index):
         """Last sequence number segment `index` covers."""
@@ -194,7 +330,9 @@ class RingLog:
             slot = self._make_room()
         self._head.close()
         self.refusing = False
+        self._rolling = True
         self._start_segment(slot, self._head.next_seq)
+        self._rolling = False
 
     def _make_room(self):
         oldest = self._segments[0]
@@ -228,15 +366,16 @@ class RingLog:
         return n
 
     def _iter_records(self, index):
-        """(seq, payload) of one segment, read from disk (one segment in memory at a time)."""
+        """(seq, payload) of one segment, read from disk (one segment in memory at a time),
+        past any damage (reported)."""
         info = self._segments[index]
-        f = open(self._path(info.slot), 'rb')
-        try:
-            data = f.read()
-        finally:
-            f.close()
-        for s, payload, _ in seg.scan(data, seg.HEADER_SIZE, info.first_seq, self._end_of(index)):
+        data = self._read_file(info.slot)
+        damage = []
+        for s, payload, _ in seg.scan_all(data, seg.HEADER_SIZE, info.first_seq, self._end_of(index), damage):
             yield s, payload
+        for start, _, first, last in damage:
+            self._note_damage(index, start, first, self._end_of(index) if last is None else last,
+                              'unreadable records')
 
     def _unsent(self, indexes):
         for index in indexes:
@@ -264,9 +403,9 @@ class RingLog:
         temp = '%s/%s' % (self.directory, THIN_TEMP)
         seg.write_file(temp, self._generation, a.first_seq, covers_to, kept)
         os.rename(temp, self._path(a.slot))
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         os.remove(self._path(b.slot))
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         self._segments[0] = SegmentInfo(a.slot, self._generation, a.first_seq, covers_to)
         self._segments.pop(1)
         self._report('thinned', max(a.first_seq, self.floor + 1), covers_to, unsent - len(kept))
@@ -291,8 +430,9 @@ class RingLog:
 
 class Reader:
     """Reads durable readings in sequence order from `next_seq` on, for one centre.
-    Readings the ring no longer holds (thinned or dropped) are skipped: the
-    caller sees the jump in sequence numbers and declares it (docs/protocol.md §3)."""
+    Readings the ring no longer holds (thinned, dropped or damaged) are skipped: the
+    caller sees the jump in sequence numbers and declares it with its cause
+    (RingLog.loss_causes, docs/protocol.md §3)."""
 
     def __init__(self, ring, next_seq):
         self.ring = ring
@@ -300,6 +440,7 @@ class Reader:
         self._slot = None
         self._generation = None
         self._offset = seg.HEADER_SIZE
+        self._after = 0             # the number after the last record scanned at _offset
 
     def seek(self, next_seq):
         self.next_seq = next_seq
@@ -311,6 +452,7 @@ class Reader:
         info = self.ring._segments[index]
         if self._slot != info.slot or self._generation != info.generation:
             self._slot, self._generation, self._offset = info.slot, info.generation, seg.HEADER_SIZE
+            self._after = info.first_seq
         return index
 
     def _chunk(self, index, size):
@@ -326,6 +468,30 @@ class Reader:
         finally:
             f.close()
 
+    def _cut_by_chunk(self, data, at, end):
+        """Whether the record at data[at:] only looks bad because the chunk ends inside it."""
+        if at + seg.RECORD_OVERHEAD > len(data):
+            return True
+        length = int.from_bytes(data[at:at + 4], 'big')
+        seq = int.from_bytes(data[at + 4:at + 12], 'big')
+        return length <= seg.MAX_PAYLOAD and self._after <= seq <= end and at + 16 + length > len(data)
+
+    def _past_damage(self, index, end):
+        """At an unreadable record: resynchronise on the next valid record of the segment
+        (True), or report the rest of the segment unreadable (False).  Reported once."""
+        data = self._chunk(index, self.ring.segment_size)
+        if seg.is_blank(data, 0):
+            return False                 # zero bytes left by a recovery: the segment's end
+        at = seg.resync(data, 0, self._after, end)
+        last = end if at < 0 else int.from_bytes(data[at + 4:at + 12], 'big') - 1
+        if index == len(self.ring._segments) - 1 and at < 0:
+            last = self.ring.durable_seq
+        self.ring._note_damage(index, self._offset, self._after, last, 'unreadable records')
+        if at < 0:
+            return False
+        self._offset += at
+        return True
+
     def read(self, max_records, max_bytes=1 << 30):
         """Up to max_records (seq, payload) pairs whose payloads total at most max_bytes
         (always at least one pair when one is available)."""
@@ -335,11 +501,10 @@ class Reader:
         size = READ_CHUNK
         while len(out) < max_records and self.next_seq <= ring.durable_seq:
             index = self._position()
-            info = ring._segments[index]
             end = ring._end_of(index)
             data = self._chunk(index, size)
             consumed = 0
-            for s, payload, stop in seg.scan(data, 0, info.first_seq, end):
+            for s, payload, stop in seg.scan(data, 0, self._after, end):
                 if s >= self.next_seq:
                     if out and total + len(payload) > max_bytes:
                         self._offset += consumed
@@ -348,16 +513,19 @@ class Reader:
                     total += len(payload)
                     self.next_seq = s + 1
                 consumed = stop
+                self._after = s + 1
                 if len(out) >= max_records:
                     break
             self._offset += consumed
             if len(out) >= max_records:
                 break
-            if len(data) == size:
-                # the chunk ended inside a record: read on, with a bigger chunk if none fitted
+            if len(data) == size and (consumed == len(data) or self._cut_by_chunk(data, consumed, end)):
+                # the chunk ended at or inside a record: read on, with a bigger chunk if none fitted
                 size = READ_CHUNK if consumed else size * 4
                 continue
             size = READ_CHUNK
+            if consumed < len(data) and self._past_damage(index, end):
+                continue
             if index == len(ring._segments) - 1:
                 break                                    # caught up with the head
             self.next_seq = max(self.next_seq, end + 1)  # this segment is done (or its rest unreadable)

@@ -95,15 +95,20 @@ def _count_conflicts(conn: Connection, gw_id: int, rows: list[tuple], frame_id: 
     return len(conflicts)
 
 
-def _merge_range(conn: Connection, table: str, gw_id: int, first: int, last: int) -> None:
-    """Add first..last to a table of disjoint ranges, merging with every range it touches."""
-    touching = conn.query('SELECT first, last FROM %s WHERE gw = ? AND first <= ? AND last >= ?' % table,
-                          (gw_id, last + 1, first - 1))
+def _merge_range(conn: Connection, table: str, gw_id: int, first: int, last: int, cause: str | None = None) -> None:
+    """Add first..last to a table of disjoint ranges (per cause, when the table has one),
+    merging with every range it touches."""
+    where = 'gw = ? AND first <= ? AND last >= ?' + ('' if cause is None else ' AND cause = ?')
+    args: tuple = (gw_id, last + 1, first - 1) + (() if cause is None else (cause,))
+    touching = conn.query('SELECT first, last FROM %s WHERE %s' % (table, where), args)
     if touching:
-        conn.execute('DELETE FROM %s WHERE gw = ? AND first <= ? AND last >= ?' % table, (gw_id, last + 1, first - 1))
+        conn.execute('DELETE FROM %s WHERE %s' % (table, where), args)
         first = min([first] + [r.first for r in touching])
         last = max([last] + [r.last for r in touching])
-    conn.execute('INSERT INTO %s (gw, first, last) VALUES (?, ?, ?)' % table, (gw_id, first, last))
+    if cause is None:
+        conn.execute('INSERT INTO %s (gw, first, last) VALUES (?, ?, ?)' % table, (gw_id, first, last))
+    else:
+        conn.execute('INSERT INTO %s (gw, cause, first, last) VALUES (?, ?, ?, ?)' % table, (gw_id, cause, first, last))
 
 
 def _advance_ack(conn: Connection, gw: '_GatewayState', first: int, last: int) -> None:
@@ -165,6 +170,8 @@ def _store_one(conn: Connection, item: Incoming, gw: _GatewayState) -> Stored:
             conn.execute('UPDATE frames SET new_records = ? WHERE id = ?', (new, frame_id))
     for first, last in frame.lost_ranges():
         _merge_range(conn, 'lost_ranges', gw.id, first, last)
+    for first, last, cause in frame.loss_causes():
+        _merge_range(conn, 'lost_causes', gw.id, first, last, cause)
     _advance_ack(conn, gw, frame.seq_first, frame.seq_last)
     gw.last_seq = max(gw.last_seq, frame.seq_last)
     gw.frames += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 from server.db import Connection
 from server.store import StoreError
@@ -87,6 +88,31 @@ def pending_counts(conn: Connection) -> dict[int, int]:
 def lost_counts(conn: Connection) -> dict[int, int]:
     """Per gateway id: sequence numbers the gateway declared lost (its store overflowed)."""
     return _range_sums(conn, 'lost_ranges')
+
+
+def lost_by_cause(conn: Connection) -> dict[int, dict[str, int]]:
+    """Per gateway id: declared-lost sequence numbers by the cause the gateway gave."""
+    out: dict[int, dict[str, int]] = {}
+    for r in conn.query('SELECT gw, cause, CAST(sum(last - first + 1) AS BIGINT) AS n FROM lost_causes '
+                        'GROUP BY gw, cause'):
+        out.setdefault(r.gw, {})[r.cause] = r.n
+    return out
+
+
+class Counted(NamedTuple):
+    """A gateway with its range counts: numbers received beyond the first gap, numbers
+    declared lost, and those by cause."""
+    gateway: Gateway
+    beyond_gap: int
+    declared_lost: int
+    lost_by_cause: dict[str, int]
+
+
+def counted(conn: Connection, name: str | None = None) -> list[Counted]:
+    """Every gateway (or the one named) with its range counts."""
+    found = list_gateways(conn) if name is None else [g for g in [get_gateway(conn, name)] if g is not None]
+    pending, lost, causes = pending_counts(conn), lost_counts(conn), lost_by_cause(conn)
+    return [Counted(g, pending.get(g.id, 0), lost.get(g.id, 0), causes.get(g.id, {})) for g in found]
 
 
 def note_signature_failure(conn: Connection, gateway_id: int, now_ms: int) -> None:

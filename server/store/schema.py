@@ -176,6 +176,11 @@ MIGRATIONS: list[list[Table | Index]] = [
             Column('scenario', 'text'), Column('period', 'text'), Column('doc', 'text'), Column('computed_at', 'int'),
         ), primary_key=('scenario', 'period')),
     ],
+    [
+        # why declared-lost numbers were lost, as the gateway said (docs/protocol.md §3 `lost`; 'unknown' if not)
+        Table('lost_causes', (Column('gw', 'int'), Column('cause', 'text'), Column('first', 'int'),
+                              Column('last', 'int')), primary_key=('gw', 'cause', 'first'), clustered=True),
+    ],
 ]
 
 

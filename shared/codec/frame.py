@@ -20,6 +20,8 @@ Body map (keys written sorted):
              are declared lost by the gateway (its full-store policy, docs/protocol.md §4)
     "t0":    time base, Unix seconds UTC
     "tu":    time unit of the offsets, milliseconds
+    "lost":  optional: [[first, last, cause], ...] why declared-lost numbers were lost
+             (LOSS_CAUSES), sorted, disjoint, each range within the declared-lost numbers
 A record's value is an integer mantissa scaled by its code's exponent, a
 float64, or nil (then flags say why).  Each record's leaf is the canonical
 msgpack of [gw, seq, code, time_ms, value, exponent, flags].
@@ -42,6 +44,9 @@ STEP_MAX = (1 << 32) - 1
 SKIP_MAX = (1 << 32) - 1
 TIME_UNITS = (60000, 1000, 100, 10, 1)
 BODY_KEYS = ('codes', 'cv', 'gw', 'recs', 'root', 's0', 't0', 'tu')
+OPTIONAL_KEYS = ('lost',)
+# why a gateway no longer holds readings it declares lost (docs/protocol.md §3)
+LOSS_CAUSES = ('dropped', 'thinned', 'corrupt', 'unframeable', 'disk_full')
 GATEWAY_ID_MAX = 64
 UNIT_MAX = 32
 DEFAULT_MAX_RECORDS = 100000
@@ -173,13 +178,43 @@ def check_gateway_id(gw):
             raise FrameError('body', 'gateway id %r may hold only ASCII letters, digits and - _ . :' % gw)
 
 
-def build_body(gateway_id, records, units, tables_version=_codes.DEFAULT_VERSION, first_seq=None):
+def gaps(first_seq, seqs):
+    """[(first, last), ...] of the numbers from first_seq to the last of seqs that seqs skip."""
+    out = []
+    prev = first_seq - 1
+    for q in seqs:
+        if q - prev > 1:
+            out.append((prev + 1, q - 1))
+        prev = q
+    return out
+
+
+def _check_lost(lost, gaps):
+    """lost must be sorted, disjoint [first, last, cause] entries, each within one gap."""
+    _require(isinstance(lost, list) and lost, 'body', 'lost must be a non-empty array of [first, last, cause]')
+    g = 0
+    prev_last = -1
+    for entry in lost:
+        _require(isinstance(entry, list) and len(entry) == 3, 'body', 'each lost entry is [first, last, cause]')
+        first, last, cause = entry
+        _require(_is_int(first) and _is_int(last) and prev_last < first <= last, 'body',
+                 'lost entries must be sorted, disjoint ranges first <= last (at %r)' % (entry,))
+        _require(cause in LOSS_CAUSES, 'body', 'lost cause must be one of %s, not %r' % (', '.join(LOSS_CAUSES), cause))
+        while g < len(gaps) and gaps[g][1] < first:
+            g += 1
+        _require(g < len(gaps) and gaps[g][0] <= first and last <= gaps[g][1], 'body',
+                 'lost range %d..%d is not within the declared-lost numbers' % (first, last))
+        prev_last = last
+
+
+def build_body(gateway_id, records, units, tables_version=_codes.DEFAULT_VERSION, first_seq=None, lost=None):
     """(body bytes, records as stored) for records in increasing sequence order.
 
     units maps every code used to its unit; units are checked against the code
     tables, so a consumption in the wrong unit never leaves the gateway.
     Sequence numbers missing between first_seq (default: the first record's)
-    and the last record are declared lost: the gateway no longer has them.
+    and the last record are declared lost: the gateway no longer has them;
+    lost gives their causes as (first, last, cause) ranges.
     """
     check_gateway_id(gateway_id)
     if not records:
@@ -255,12 +290,16 @@ def build_body(gateway_id, records, units, tables_version=_codes.DEFAULT_VERSION
         'codes': code_rows, 'cv': tables_version, 'gw': gateway_id, 'recs': recs,
         'root': merkle.root(leaf_hashes(gateway_id, stored)), 's0': s0, 't0': t0, 'tu': tu,
     }
+    if lost:
+        lost = [[a, b, c] for a, b, c in lost]
+        _check_lost(lost, gaps(s0, [r.seq for r in records]))
+        body['lost'] = lost
     return mp.packb(body), stored
 
 
-def encode(gateway_id, records, units, sign, tables_version=_codes.DEFAULT_VERSION, first_seq=None):
+def encode(gateway_id, records, units, sign, tables_version=_codes.DEFAULT_VERSION, first_seq=None, lost=None):
     """A complete frame. sign(body) must return the 64-byte SM2 r||s signature."""
-    body, _ = build_body(gateway_id, records, units, tables_version, first_seq)
+    body, _ = build_body(gateway_id, records, units, tables_version, first_seq, lost)
     sig = sign(body)
     if len(sig) != SIGNATURE_SIZE:
         raise FrameError('signature', 'signer returned %d bytes, not 64' % len(sig))
@@ -284,6 +323,7 @@ class Frame:
         self.root = doc['root']
         self.records = records
         self.leaves = leaves
+        self.lost = [tuple(e) for e in doc.get('lost', ())]
 
     def declared_lost(self):
         """Sequence numbers in seq_first..seq_last that the gateway declares lost."""
@@ -291,12 +331,25 @@ class Frame:
 
     def lost_ranges(self):
         """[(first, last), ...] of the sequence numbers declared lost."""
+        return gaps(self.seq_first, [r.seq for r in self.records])
+
+    def loss_causes(self):
+        """[(first, last, cause), ...] covering every declared-lost number; 'unknown'
+        where the gateway gave no cause."""
         out = []
-        prev = self.seq_first - 1
-        for r in self.records:
-            if r.seq - prev > 1:
-                out.append((prev + 1, r.seq - 1))
-            prev = r.seq
+        given = self.lost
+        i = 0
+        for first, last in self.lost_ranges():
+            at = first
+            while i < len(given) and given[i][0] <= last:
+                a, b, cause = given[i]
+                if a > at:
+                    out.append((at, a - 1, 'unknown'))
+                out.append((a, b, cause))
+                at = b + 1
+                i += 1
+            if at <= last:
+                out.append((at, last, 'unknown'))
         return out
 
     def fingerprint(self):
@@ -344,8 +397,9 @@ def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS):
         raise FrameError('malformed', 'body is not one msgpack object (%s)' % (e,))
     _require(isinstance(doc, dict), 'body', 'body must be a msgpack map')
     _require(all(isinstance(k, str) for k in doc), 'body', 'body keys must be strings')
-    keys = sorted(doc.keys())
-    _require(keys == list(BODY_KEYS), 'body', 'body keys must be exactly %s, found %s' % (', '.join(BODY_KEYS), ', '.join(str(k) for k in keys)))
+    keys = sorted(k for k in doc.keys() if k not in OPTIONAL_KEYS)
+    _require(keys == list(BODY_KEYS), 'body', 'body keys must be exactly %s (and optionally %s), found %s'
+             % (', '.join(BODY_KEYS), ', '.join(OPTIONAL_KEYS), ', '.join(str(k) for k in sorted(doc.keys()))))
     check_gateway_id(doc['gw'])
     s0, t0, tu = doc['s0'], doc['t0'], doc['tu']
     _require(_is_int(s0) and 0 <= s0 <= INT64_MAX, 'body', 's0 must be an integer in [0, 2^63)')
@@ -401,6 +455,8 @@ def decode(data, max_bytes=None, max_records=DEFAULT_MAX_RECORDS):
             raise FrameError('records', 'record seq %d: %s' % (seq, problem))
         append(Record(seq, row[0], prev_ms, value, row[1] if type(value) is int else 0, flags))
         seq += 1
+    if 'lost' in doc:
+        _check_lost(doc['lost'], gaps(s0, [r.seq for r in records]))
     leaves = leaf_hashes(gw, records)
     _require(merkle.root(leaves) == doc['root'], 'root_mismatch', 'the hash-tree root does not match the records')
     return Frame(body, sig, doc, records, leaves)

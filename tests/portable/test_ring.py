@@ -2,7 +2,7 @@
 
 import os
 
-from firmware.lib import reading, ring, segment, thinning
+from firmware.lib import damaged, reading, ring, segment, thinning
 from firmware.lib.reading import Reading
 from firmware.lib.ring import RingFull, RingLog
 from portable_helpers import ENERGY, POWER, raises
@@ -26,7 +26,12 @@ def _dir():
 def _cleanup(log, path):
     log.close()
     for name in os.listdir(path):
-        os.remove(path + '/' + name)
+        if name == damaged.DIRECTORY:
+            for kept in os.listdir(path + '/' + name):
+                os.remove(path + '/' + name + '/' + kept)
+            os.rmdir(path + '/' + name)
+        else:
+            os.remove(path + '/' + name)
     os.rmdir(path)
 
 
@@ -102,9 +107,130 @@ def test_recovery_cuts_a_torn_head_and_keeps_everything_durable():
     f.seek(tail)
     f.write(segment.pack_record(200, _payload(200))[:20])
     f.close()
-    log = RingLog(path, segment_size=4096, segment_count=8)
-    assert log.durable_seq == 199
+    damage = Damage()
+    log = RingLog(path, segment_size=4096, segment_count=8, on_damage=damage)
+    assert (log.durable_seq, log.next_seq) == (200, 201)      # the torn record's number is not reused
+    assert [e[1:4] for e in damage.events] == [(200, 200, 1)]
     assert [s for s, _ in _read_all(log)] == list(range(200))
+    assert log.loss_causes(200, 200) == [(200, 200, 'corrupt')]
+    _cleanup(log, path)
+
+
+class Damage:
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, path, first, last, lost, what):
+        self.events.append((path, first, last, lost, what))
+
+
+def _flip(path, at):
+    f = open(path, 'r+b')
+    f.seek(at)
+    b = f.read(1)
+    f.seek(at)
+    f.write(bytes([b[0] ^ 0x10]))
+    f.close()
+
+
+def _record_offset(path, seq):
+    f = open(path, 'rb')
+    data = f.read()
+    f.close()
+    start = segment.HEADER_SIZE
+    for s, _, end in segment.scan(data, start, segment.read_header(data)[1]):
+        if s == seq:
+            return start
+        start = end
+    raise AssertionError('no record %d' % seq)
+
+
+def test_a_damaged_record_in_a_completed_segment_costs_only_itself_and_is_reported_once():
+    path = _dir()
+    log = RingLog(path, segment_size=4096, segment_count=8)
+    _fill(log, 300)
+    second = log._segments[1]
+    victim = second.first_seq + 20
+    log.close()
+    name = '%s/%s' % (path, ring.SLOT_NAME % second.slot)
+    _flip(name, _record_offset(name, victim) + 17)
+    damage = Damage()
+    log = RingLog(path, segment_size=4096, segment_count=8, on_damage=damage)
+    assert damage.events == []                     # completed segments are not scanned at start-up
+    for reader_from in (0, victim - 3):
+        got = [s for s, _ in _read_all(log, reader_from, batch=7)]
+        assert got == [s for s in range(reader_from, 300) if s != victim]
+    assert damage.events == [(name, victim, victim, 1, 'unreadable records')]
+    assert log.loss_causes(victim - 1, victim + 1) == [(victim - 1, victim + 1, 'corrupt')]
+    assert log.loss_causes(victim, victim) == [(victim, victim, 'corrupt')]
+    _cleanup(log, path)
+
+
+def test_a_damaged_header_is_rebuilt_and_its_segment_kept():
+    path = _dir()
+    log = RingLog(path, segment_size=4096, segment_count=8)
+    _fill(log, 300)
+    second = log._segments[1]
+    log.close()
+    name = '%s/%s' % (path, ring.SLOT_NAME % second.slot)
+    _flip(name, 12)                                 # one copy: repaired from the other
+    damage = Damage()
+    log = RingLog(path, segment_size=4096, segment_count=8, on_damage=damage)
+    assert [s for s, _ in _read_all(log)] == list(range(300))
+    assert len(damage.events) == 1 and 'repaired' in damage.events[0][4]
+    log.close()
+    _flip(name, 12)
+    _flip(name, 52)                                 # both copies: rebuilt from the records
+    damage = Damage()
+    log = RingLog(path, segment_size=4096, segment_count=8, on_damage=damage)
+    assert [s for s, _ in _read_all(log)] == list(range(300))
+    assert len(damage.events) == 1 and 'rebuilt' in damage.events[0][4]
+    assert os.listdir(path + '/' + damaged.DIRECTORY) == [ring.SLOT_NAME % second.slot + '.1']
+    log.close()
+    log = RingLog(path, segment_size=4096, segment_count=8, on_damage=damage)
+    assert len(damage.events) == 1                  # the repair held
+    _cleanup(log, path)
+
+
+def test_a_damaged_record_in_the_head_keeps_what_follows_and_its_number():
+    path = _dir()
+    log = RingLog(path, segment_size=4096, segment_count=8)
+    _fill(log, 300)
+    head = log._segments[-1]
+    victim = head.first_seq + 5
+    log.close()
+    name = '%s/%s' % (path, ring.SLOT_NAME % head.slot)
+    _flip(name, _record_offset(name, victim) + 2)  # the length of the record
+    damage = Damage()
+    log = RingLog(path, segment_size=4096, segment_count=8, on_damage=damage)
+    assert (log.durable_seq, log.next_seq) == (299, 300)
+    assert [e[1:4] for e in damage.events] == [(victim, victim, 1)]
+    _fill(log, 10, 300)
+    assert [s for s, _ in _read_all(log)] == [s for s in range(310) if s != victim]
+    assert len(damage.events) == 1                 # the reader met the same damage: not reported again
+    _cleanup(log, path)
+
+
+def test_a_file_with_nothing_readable_is_kept_and_numbers_continue_past_the_high_water_mark():
+    path = _dir()
+    log = RingLog(path, segment_size=4096, segment_count=8)
+    _fill(log, 300)
+    head = log._segments[-1]
+    log.close()
+    name = '%s/%s' % (path, ring.SLOT_NAME % head.slot)
+    size = os.stat(name)[6]
+    f = open(name, 'r+b')
+    f.write((bytes(range(1, 256)) * (size // 255 + 1))[:size])   # header and every record overwritten
+    f.close()
+    damage = Damage()
+    log = RingLog(path, segment_size=4096, segment_count=8, on_damage=damage, min_next_seq=300)
+    assert log.next_seq == 300
+    assert [e[1:4] for e in damage.events] == [(-1, -1, 0), (head.first_seq, 299, 300 - head.first_seq)]
+    assert ring.SLOT_NAME % head.slot + '.1' in os.listdir(path + '/' + damaged.DIRECTORY)
+    _fill(log, 5, 300)
+    got = [s for s, _ in _read_all(log)]
+    assert got == list(range(head.first_seq)) + list(range(300, 305))
+    assert log.loss_causes(head.first_seq, 299) == [(head.first_seq, 299, 'corrupt')]
     _cleanup(log, path)
 
 

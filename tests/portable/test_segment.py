@@ -1,4 +1,5 @@
-"""The log segment: records come back exactly, a torn or corrupt tail is cut, never returned."""
+"""The log segment: records come back exactly; a torn tail or a damaged record is never returned,
+costs only itself, and its sequence numbers are never handed out again."""
 
 import os
 
@@ -20,7 +21,7 @@ def _records(p, from_seq=0, n=1 << 30):
     with open(p, 'rb') as f:
         data = f.read()
     first = segment.read_header(data)[1]
-    return [(q, b) for q, b, _ in segment.scan(data, segment.HEADER_SIZE, first) if q >= from_seq][:n]
+    return [(q, b) for q, b, _ in segment.scan_all(data, segment.HEADER_SIZE, first) if q >= from_seq][:n]
 
 
 def _payload(i):
@@ -59,7 +60,7 @@ def test_appended_but_uncommitted_records_are_not_durable():
     os.remove(p)
 
 
-def test_recovery_cuts_a_torn_tail_and_zero_fills_it():
+def test_recovery_cuts_a_torn_tail_zero_fills_it_and_never_reuses_its_numbers():
     p, s = _filled(20)
     good_tail = s.tail
     s.close()
@@ -67,32 +68,92 @@ def test_recovery_cuts_a_torn_tail_and_zero_fills_it():
         f.seek(good_tail)
         f.write(segment.pack_record(1020, b'x' * 100)[:57])
     r = Segment.recover(p, 1 << 20)
-    assert (r.tail, r.next_seq, r.durable_seq) == (good_tail, 1020, 1019)
+    assert (r.tail, r.next_seq, r.durable_seq) == (good_tail, 1021, 1020)
+    assert r.damage == [(good_tail, good_tail + 57, 1020, 1020)]
     with open(p, 'rb') as f:
         f.seek(good_tail)
         assert f.read() == bytes(57)
     r.append(b'after the cut')
     r.commit()
-    assert _records(p, 1020, 5) == [(1020, b'after the cut')]
+    assert _records(p, 1019, 5) == [(1019, _payload(19)), (1021, b'after the cut')]
     r.close()
     os.remove(p)
 
 
-def test_a_corrupt_record_is_never_returned():
+def test_a_tail_of_uncommitted_zeros_is_not_damage():
+    p, s = _filled(5)
+    s.close()
+    with open(p, 'ab') as f:
+        f.write(bytes(300))
+    r = Segment.recover(p, 1 << 20)
+    assert (r.next_seq, r.damage) == (1005, [])
+    r.close()
+    os.remove(p)
+
+
+def _offset_of(data, index):
+    off = segment.HEADER_SIZE
+    for _ in range(index):
+        off += 16 + int.from_bytes(data[off:off + 4], 'big')
+    return off
+
+
+def _flip(p, at):
+    with open(p, 'r+b') as f:
+        f.seek(at)
+        b = f.read(1)
+        f.seek(at)
+        f.write(bytes([b[0] ^ 0x5A]))
+
+
+def test_a_damaged_record_costs_only_itself():
     p, s = _filled(10)
     s.close()
-    with open(p, 'r+b') as f:
+    with open(p, 'rb') as f:
         data = f.read()
-        off = segment.HEADER_SIZE
-        for _ in range(6):                 # skip to record 6 and flip one payload byte
-            length = int.from_bytes(data[off:off + 4], 'big')
-            off += 16 + length
-        f.seek(off + 14)
-        f.write(bytes([data[off + 14] ^ 0xFF]))
+    six = _offset_of(data, 6)
+    _flip(p, six + 14)
     r = Segment.recover(p, 1 << 20)
-    assert r.durable_seq == 1005
-    assert [q for q, _ in _records(p, 1000, 100)] == [1000, 1001, 1002, 1003, 1004, 1005]
+    assert r.durable_seq == 1009 and r.next_seq == 1010
+    assert r.damage == [(six, _offset_of(data, 7), 1006, 1006)]
+    assert [q for q, _ in _records(p, 1000, 100)] == [1000, 1001, 1002, 1003, 1004, 1005, 1007, 1008, 1009]
     r.close()
+    os.remove(p)
+
+
+def test_damage_to_the_last_committed_record_never_frees_its_number():
+    p, s = _filled(10)
+    s.close()
+    with open(p, 'rb') as f:
+        data = f.read()
+    _flip(p, _offset_of(data, 9) + 20)           # the payload of 1009: the record is unreadable
+    r = Segment.recover(p, 1 << 20)
+    assert r.next_seq == 1010 and r.damage[0][2:] == (1009, 1009)
+    r.close()
+    _flip(p, _offset_of(data, 8) + 5)            # the number itself of 1008, and 1009 already zeroed
+    r = Segment.recover(p, 1 << 20, min_next_seq=1010)
+    assert r.next_seq == 1010                    # the owner's high-water mark holds it
+    r.close()
+    os.remove(p)
+
+
+def test_one_damaged_header_copy_is_read_from_the_other_and_both_from_the_records():
+    p, s = _filled(3)
+    s.close()
+    with open(p, 'rb') as f:
+        data = f.read()
+    assert segment.header_intact(data)
+    for at in (3, 45):
+        damaged = bytearray(data)
+        damaged[at] ^= 1
+        assert segment.read_header(bytes(damaged)) == (7, 1000, segment.OPEN)
+        assert not segment.header_intact(bytes(damaged))
+    damaged = bytearray(data)
+    damaged[3] ^= 1
+    damaged[45] ^= 1
+    assert segment.read_header(bytes(damaged)) is None
+    assert segment.rebuilt_header(bytes(damaged)) == (0, 1000, segment.OPEN)
+    assert segment.rebuilt_header(bytes(segment.HEADER_SIZE + 50)) is None
     os.remove(p)
 
 
@@ -116,6 +177,8 @@ def test_full_segment_and_bad_header_are_refused():
     raises(SegmentError, s.append, b'y')
     s.close()
     with open(p, 'r+b') as f:
+        f.write(b'JUNK')
+        f.seek(segment.COPY_SIZE)
         f.write(b'JUNK')
     raises(SegmentError, Segment.recover, p, 1 << 20)
     os.remove(p)
