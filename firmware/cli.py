@@ -10,10 +10,13 @@ import logging
 import signal
 import time
 
+from firmware.clock import clock_for
 from firmware.config import GatewayConfigError, load
 from firmware.ports import PortError
+from shared.aio import cancel_and_wait
 
 ERRORS = (GatewayConfigError, PortError)
+log = logging.getLogger('tanji.gateway')
 
 
 def _source(cfg):
@@ -31,12 +34,15 @@ def _source(cfg):
         raise GatewayConfigError('source: %s' % e)
 
 
+SHUTDOWN_S = 5.0     # SIGTERM to exit, whatever drivers, sockets and centres are doing
+
+
 async def _run(args: argparse.Namespace) -> int:
     from firmware.gateway import Gateway
     cfg = load(args.config)
     source = _source(cfg)
     try:
-        gw = Gateway(cfg, report_durable=args.report_durable)
+        gw = Gateway(cfg, clock=clock_for(args.wall_clock_offset_file), report_durable=args.report_durable)
     except OSError as e:
         raise GatewayConfigError('cannot open %s: %s' % (e.filename, e.strerror))
     await gw.start()
@@ -45,31 +51,75 @@ async def _run(args: argparse.Namespace) -> int:
         gw.sources = Acquisition(cfg.sources, gw, gw.clock, int(cfg.utc_offset_h * 3600))
         await gw.sources.start()
     stop = asyncio.Event()
+    hurry = asyncio.Event()
+    died: list[asyncio.Task] = []
+
+    def on_signal() -> None:
+        if stop.is_set():
+            hurry.set()                  # a second signal: stop waiting for anything
+        stop.set()
+
+    def on_done(task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None or stop.is_set():
+            return
+        log.error('ALARM task %s died: %r; stopping the gateway so that its service manager restarts it',
+                  task.get_name(), task.exception())
+        died.append(task)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     loop.add_signal_handler(signal.SIGUSR1, gw.send_now)     # manual upload to every centre
-    tasks = [asyncio.create_task(source.run(gw, gw.clock))] if source else []
+    tasks = [asyncio.create_task(source.run(gw, gw.clock), name='tanji-source')] if source else []
     print('tanji gateway %s: log at %s, durable up to %d, %d centre(s)' % (
         cfg.id, cfg.data_dir, gw.ring.durable_seq, len(cfg.centres)), flush=True)
-    tasks.append(asyncio.create_task(_write_status(gw, os.path.join(cfg.data_dir, 'status.json'))))
+    tasks.append(asyncio.create_task(_write_status(gw, os.path.join(cfg.data_dir, 'status.json')),
+                                     name='tanji-status'))
+    for t in tasks + gw.tasks + (gw.sources.tasks if gw.sources else []):
+        t.add_done_callback(on_done)
     await stop.wait()
-    for t in tasks:
-        t.cancel()
-    if gw.sources is not None:
-        await gw.sources.stop()
-    await gw.stop()
-    return 0
+    stuck = await _shutdown(gw, tasks, hurry)
+    if stuck:
+        log.warning('ALARM stopped within %.0f s leaving %d stuck task(s) behind (%s); everything durable is saved',
+                    SHUTDOWN_S, len(stuck), ', '.join(sorted(t.get_name() for t in stuck)))
+        logging.shutdown()
+        os._exit(1 if died else 0)      # asyncio.run would wait for the stuck tasks forever
+    return 1 if died else 0
+
+
+async def _shutdown(gw, tasks: list[asyncio.Task], hurry: asyncio.Event) -> list[asyncio.Task]:
+    """Stop sources, delivery and our own tasks within SHUTDOWN_S (at once after a second
+    signal), then commit and save; returns the tasks that did not end."""
+    async def stopping() -> None:
+        await cancel_and_wait(tasks)
+        if gw.sources is not None:
+            await gw.sources.stop()
+        await cancel_and_wait(gw.tasks)
+    job = asyncio.create_task(stopping(), name='tanji-shutdown')
+    hurried = asyncio.create_task(hurry.wait())
+    await asyncio.wait({job, hurried}, timeout=SHUTDOWN_S, return_when=asyncio.FIRST_COMPLETED)
+    hurried.cancel()
+    gw.close()
+    if not job.done():
+        job.cancel()
+    current = asyncio.current_task()
+    return [t for t in asyncio.all_tasks() if t is not current and not t.done() and t is not hurried]
 
 
 async def _write_status(gw, path: str, every_s: float = 2.0) -> None:
-    """The gateway's status as JSON beside the log, for operators and rigs (atomic replace)."""
+    """The gateway's status as JSON beside the log, for operators and rigs (atomic replace).
+    A failed write (a full disk) is retried at the next turn; the gateway's own alarm names it."""
     while True:
         await asyncio.sleep(every_s)
         tmp = path + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(gw.status(), f, indent=1, default=str)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, 'w') as f:
+                json.dump(gw.status(), f, indent=1, default=str)
+            os.replace(tmp, path)
+        except OSError as e:
+            if gw.disk_error is None:
+                log.warning('cannot write %s: %s', path, e)
 
 
 def cmd_enter(args: argparse.Namespace) -> int:
@@ -107,6 +157,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = s.add_parser('run', help='run storage and delivery (SIGUSR1: upload now)')
     run.add_argument('--config', required=True, help='gateway TOML (docs/gateway.md)')
     run.add_argument('--report-durable', help='append each durable sequence number to this file (test rigs)')
+    run.add_argument('--wall-clock-offset-file',
+                     help='add the seconds written in this file to the wall clock (test rigs: a clock set wrong)')
     run.set_defaults(func=cmd_run)
     enter = s.add_parser('enter', help='enter a value by hand (seed 001 §6.2), with unit, period and evidence')
     enter.add_argument('--config', required=True, help='the gateway TOML ([manual] enabled = true)')

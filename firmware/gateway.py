@@ -26,13 +26,13 @@ from pathlib import Path
 
 import aiohttp
 
-from firmware.clock import RealClock
+from firmware.clock import JumpDetector, RealClock
 from firmware.config import GatewayConfig
 from firmware.lib import outbox, thinning
 from firmware.lib.reading import Reading
 from firmware.lib.ring import RingFull, RingLog
 from firmware.lib.state import StateFile
-from shared.aio import cancel_and_wait
+from shared.aio import cancel_and_wait, wait_for
 from shared.codec import sm2
 from shared.delivery import machine as delivery
 from shared.delivery.backoff import Backoff
@@ -41,6 +41,7 @@ from shared.delivery.http import post_frame
 log = logging.getLogger('tanji.gateway')
 
 STATE_SAVE_INTERVAL_S = 0.5
+CLOCK_CHECK_S = 0.5
 
 
 class Gateway:
@@ -234,12 +235,12 @@ class Gateway:
     async def _centre_step(self, name: str, d: delivery.Delivery, event: asyncio.Event,
                            session: aiohttp.ClientSession) -> None:
         """One step of a centre's delivery: wait as told, or send one frame and apply the answer."""
-        now = self.clock.now()
+        now = self.clock.monotonic()
         was_draining = d.draining
-        action, arg = d.step(now, self.ring.durable_seq)
+        action, arg = d.step(now, self.ring.durable_seq, self.clock.now())
         if d.draining != was_draining:
             # upload history for status and tests: (start time, durable at start) / (end time, cursor at end)
-            self.uploads[name].append(('start' if d.draining else 'end', now,
+            self.uploads[name].append(('start' if d.draining else 'end', self.clock.now(),
                                        self.ring.durable_seq if d.draining else d.cursor))
             if len(self.uploads[name]) > 10_000:
                 del self.uploads[name][:5_000]
@@ -247,18 +248,39 @@ class Gateway:
             event.clear()
             timeout = None if arg is None else self.clock.real_seconds(arg - now)
             try:
-                await asyncio.wait_for(event.wait(), timeout)
+                await wait_for(event.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
             return
         outcome = await post_frame(session, self.urls[name], arg.data)
-        moved = d.on_outcome(outcome, self.clock.now())
+        moved = d.on_outcome(outcome, self.clock.monotonic())
         if moved is not None:
             self.delivered_at[name].append((moved, self.clock.now()))
             if len(self.delivered_at[name]) > 100_000:
                 del self.delivered_at[name][:50_000]
             self._update_floor()
             self._state_dirty = True
+
+    async def _clock_loop(self) -> None:
+        """Notice a step of the wall clock (set by hand, NTP returning): one alarm, and every
+        schedule that follows the wall clock is worked out again, so nothing stalls."""
+        detector = JumpDetector(self.clock)
+        while True:
+            await asyncio.sleep(CLOCK_CHECK_S)
+            delta = detector.check()
+            if delta:
+                self.clock_jumped(delta)
+
+    def clock_jumped(self, delta: float) -> None:
+        self._count('clock_jumps')
+        log.warning('ALARM the wall clock jumped %+.1f s (now %s): uploads and polling follow the new time; the '
+                    'first reading of each point after the jump is flagged clock', delta,
+                    time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.clock.now())))
+        for name, d in self.deliveries.items():
+            d.clock_jumped()
+            self._new_data[name].set()
+        if self.sources is not None:
+            self.sources.clock_jumped()
 
     def send_now(self, centre: str | None = None) -> None:
         """Manual upload to one centre or all (seed 001 §7.5)."""
@@ -268,11 +290,24 @@ class Gateway:
                 self._new_data[name].set()
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._commit_loop()), asyncio.create_task(self._state_loop())]
+        self._tasks = [asyncio.create_task(self._commit_loop(), name='tanji-commit'),
+                       asyncio.create_task(self._state_loop(), name='tanji-state'),
+                       asyncio.create_task(self._clock_loop(), name='tanji-clock')]
         self._tasks += [asyncio.create_task(self._centre_loop(n), name='tanji-centre-%s' % n) for n in self.deliveries]
 
-    async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
+    @property
+    def tasks(self) -> list[asyncio.Task]:
+        return list(self._tasks)
+
+    async def stop(self, timeout: float | None = None) -> list[asyncio.Task]:
+        """Stop delivering and make everything durable; returns the tasks that had not ended
+        within timeout (the owner exits without them: what is durable is saved)."""
+        stuck = await cancel_and_wait(self._tasks, timeout)
+        self.close()
+        return stuck
+
+    def close(self) -> None:
+        """Commit what is queued, save the state and close the log."""
         try:
             self.commit()
             self.save_state()
@@ -284,8 +319,8 @@ class Gateway:
             self._report.close()
 
     def status(self) -> dict:
-        now = self.clock.now()
+        now = self.clock.monotonic()
         return {'durable_seq': self.ring.durable_seq, 'oldest_seq': self.ring.oldest_seq(),
                 'queued': self.ring.pending(), 'disk_error': self.disk_error,
                 'counters': dict(self.counters), 'centres': [d.status(now) for d in self.deliveries.values()],
-                'sources': self.sources.status() if self.sources else [], 'time': time.time()}
+                'sources': self.sources.status() if self.sources else [], 'time': self.clock.now()}

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 
+from shared.aio import wait_for
+
 
 class PortError(Exception):
     """The port itself failed (device gone, connection refused); not the meter's fault."""
@@ -95,7 +97,7 @@ class SerialPort:
                 raise asyncio.TimeoutError()
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), left)
+                await wait_for(self._arrived.wait(), left)
             except asyncio.TimeoutError:
                 pass
 
@@ -110,7 +112,7 @@ class TcpPort:
 
     async def _connect(self) -> None:
         try:
-            self._reader, self._writer = await asyncio.wait_for(
+            self._reader, self._writer = await wait_for(
                 asyncio.open_connection(self.host, self.port), self.connect_timeout_s)
         except (OSError, asyncio.TimeoutError) as e:
             raise PortError('cannot connect to %s:%d: %s' % (self.host, self.port, e or 'timeout'))
@@ -140,7 +142,7 @@ class TcpPort:
             if left <= 0:
                 raise asyncio.TimeoutError()
             try:
-                chunk = await asyncio.wait_for(self._reader.read(4096), left)
+                chunk = await wait_for(self._reader.read(4096), left)
             except OSError as e:
                 self.close()
                 raise PortError('%s:%d: %s' % (self.host, self.port, e))

@@ -26,7 +26,7 @@ import aiohttp
 from server.config import Downstream, ServerConfig
 from server.dbthreads import DatabaseThreads
 from server.store import centres, frames
-from shared.aio import cancel_and_wait
+from shared.aio import cancel_and_wait, wait_for
 from shared.delivery import exchange, machine
 from shared.delivery.backoff import Backoff
 from shared.delivery.http import post_frame
@@ -103,7 +103,7 @@ class CentreSender:
                     await self._save()
                     self.new_data.clear()
                     try:
-                        await asyncio.wait_for(self.new_data.wait(), IDLE_POLL_S)
+                        await wait_for(self.new_data.wait(), IDLE_POLL_S)
                     except asyncio.TimeoutError:
                         pass
                     continue

@@ -5,10 +5,15 @@ A reading is (code, time ms, value, exponent, flags, unit) as Gateway.add takes 
 Nothing here invents a value: a failed read becomes value None with FLAG_MISSING
 stamped at the time it was attempted (or the slot it should have been read in),
 never the last good value with a new time.
+
+The clock flag marks measured values whose time cannot be trusted: a point's
+value stamped no later than its previous one, and each point's first value
+stamped by the gateway's clock after that clock jumped (clock_jumped()), since
+the interval it closes is not the time that really passed.
 """
 
 from shared import units
-from shared.codec.flags import FLAG_INVALID, FLAG_MISSING
+from shared.codec.flags import FLAG_CLOCK, FLAG_INVALID, FLAG_MISSING
 from firmware.lib import cumulative
 from firmware.lib.reading import Reading
 
@@ -35,6 +40,24 @@ class Intake:
         self.counts = {}                       # point key -> [good, missing, invalid, flagged]
         self.last_reason = {}
         self.log_reason = log_reason
+        self._last_ts = {}                     # point key -> time of its previous reading
+        self._jumps = 0                        # wall-clock jumps seen so far
+        self._jumps_seen = {}                  # point key -> jumps already reflected in its readings
+
+    def clock_jumped(self):
+        """The gateway's wall clock jumped: flag each point's next reading it stamps."""
+        self._jumps += 1
+
+    def _clock_flag(self, key, ts_ms, own_clock):
+        """FLAG_CLOCK when this measured value's time cannot be trusted, else 0."""
+        last = self._last_ts.get(key)
+        self._last_ts[key] = ts_ms
+        flag = FLAG_CLOCK if last is not None and ts_ms <= last else 0
+        if own_clock and self._jumps_seen.get(key, 0) != self._jumps:
+            self._jumps_seen[key] = self._jumps
+            if last is not None:
+                flag = FLAG_CLOCK
+        return flag
 
     def _count(self, key, column):
         c = self.counts.get(key)
@@ -49,9 +72,11 @@ class Intake:
             self.log_reason(point, ts_ms, reason)
         return Reading(point.code, ts_ms, None, 0, FLAG_MISSING, point.unit)
 
-    def measured(self, point, value, exp, meter_unit, ts_ms, flags=0, reason=None):
+    def measured(self, point, value, exp, meter_unit, ts_ms, flags=0, reason=None, own_clock=True):
+        """own_clock: the time was the gateway's (False: the source stamped it)."""
         if value is None:
             return self.missing(point, ts_ms, reason or 'no value')
+        flags |= self._clock_flag(point.key, ts_ms, own_clock)
         unit = point.meter_unit or meter_unit or point.unit
         raw, raw_exp = value, exp               # register digits count in the meter's own unit
         try:

@@ -97,6 +97,15 @@ class BusScheduler:
                 m.probe_at = now + m.probe_s
         return missed
 
+    def rebase(self, now):
+        """The wall clock jumped to now: every point's next slot is the first from now on
+        (no slot is reported missed for the time the clock skipped or repeated)."""
+        for m in self.meters.values():
+            for key, period in m.points.items():
+                m.due[key] = self._slot_after(now, period, inclusive=True)
+            if m.degraded:
+                m.probe_at = now + m.probe_s
+
     def status(self):
         return {name: {'failures': m.failures, 'degraded': m.degraded, 'probe_at': m.probe_at}
                 for name, m in self.meters.items()}

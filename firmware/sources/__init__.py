@@ -47,10 +47,21 @@ class Acquisition:
         runners = self.buses + self.mqtt + self.opcua
         self._tasks += [asyncio.create_task(r.run()) for r in runners]
 
-    async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
+    def clock_jumped(self) -> None:
+        """The gateway's wall clock jumped: the next value of each point is flagged clock
+        (each bus notices the jump itself, before its next poll)."""
+        self.intake.clock_jumped()
+
+    @property
+    def tasks(self) -> list[asyncio.Task]:
+        return list(self._tasks)
+
+    async def stop(self, timeout: float | None = None) -> list[asyncio.Task]:
+        """Stop every source; returns the tasks that had not ended within timeout."""
+        stuck = await cancel_and_wait(self._tasks, timeout)
         for h in self.hj212:
             await h.stop()
+        return stuck
 
     def status(self) -> list[dict]:
         out = [r.status() for r in self.buses + self.mqtt + self.opcua + self.hj212]

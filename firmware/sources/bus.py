@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from firmware.clock import JumpDetector
 from firmware.drivers.errors import MeterError
 from firmware.drivers.polled import FollowUp
 from firmware.drivers.registry import PROTOCOLS
@@ -43,6 +44,15 @@ class BusRunner:
         self._last_activity = 0.0
         self.time_sync = PROTOCOLS[cfg.protocol].time_sync
         self._next_time_sync = clock.now() if cfg.time_sync_s and self.time_sync is not None else None
+        self._jumps = JumpDetector(clock)
+
+    def _follow_clock(self, now: float) -> None:
+        """Polling slots follow the wall clock: after a jump, the next slots are the new
+        time's (checked before every step, so a jump forward never reads as missed slots)."""
+        if self._jumps.check():
+            self.scheduler.rebase(now)
+            if self._next_time_sync is not None:
+                self._next_time_sync = now + self.cfg.time_sync_s
 
     def _now_ms(self) -> int:
         return int(self.clock.now() * 1000)
@@ -135,6 +145,7 @@ class BusRunner:
         try:
             while True:
                 now = self.clock.now()
+                self._follow_clock(now)
                 if self._next_time_sync is not None and now >= self._next_time_sync:
                     await self._time_sync(now)
                 action = self.scheduler.next(now)

@@ -12,6 +12,7 @@ import os
 import time
 
 from firmware.drivers import mqtt
+from shared.aio import wait_for
 
 log = logging.getLogger('tanji.mqtt')
 
@@ -34,7 +35,7 @@ class MqttSource:
             f.write('topic: %s\nreason: %s\n' % (topic, reason))
 
     async def _session(self) -> None:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.cfg.host, self.cfg.port), 5)
+        reader, writer = await wait_for(asyncio.open_connection(self.cfg.host, self.cfg.port), 5)
         try:
             writer.write(mqtt.connect(self.cfg.client_id, self.cfg.keepalive_s, clean=False,
                                       username=self.cfg.username, password=self.cfg.password))
@@ -45,7 +46,7 @@ class MqttSource:
             last_sent = asyncio.get_running_loop().time()
             while True:
                 try:
-                    data = await asyncio.wait_for(reader.read(65536), self.cfg.keepalive_s / 2)
+                    data = await wait_for(reader.read(65536), self.cfg.keepalive_s / 2)
                 except asyncio.TimeoutError:
                     data = None
                 now = asyncio.get_running_loop().time()

@@ -56,7 +56,10 @@ class OpcuaSource:
 
     def _emit(self, node: str, data_value) -> None:
         point = self.points[node]
-        ts = _ms(data_value.SourceTimestamp) or _ms(data_value.ServerTimestamp) or int(self.clock.now() * 1000)
+        ts = _ms(data_value.SourceTimestamp) or _ms(data_value.ServerTimestamp)
+        own_clock = ts is None
+        if own_clock:
+            ts = int(self.clock.now() * 1000)
         status = data_value.StatusCode
         if status is not None and not status.is_good():
             reading = self.intake.missing(point, ts, 'server reports %s' % status.name)
@@ -65,7 +68,7 @@ class OpcuaSource:
             if v is None:
                 reading = self.intake.missing(point, ts, 'value %r is not a number' % (data_value.Value,))
             else:
-                reading = self.intake.measured(point, v[0], v[1], point.unit, ts)
+                reading = self.intake.measured(point, v[0], v[1], point.unit, ts, own_clock=own_clock)
         self.stats['missing' if reading.flags & FLAG_MISSING else 'readings'] += 1
         self.sink.add_reading(reading)
 

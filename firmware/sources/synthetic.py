@@ -33,11 +33,11 @@ class SyntheticMeters:
 
     async def run(self, gateway, clock) -> None:
         """Append readings to the gateway's log at rate_per_s of clock time, from its next sequence number."""
-        last = clock.now()
+        last = clock.monotonic()
         owed = 0.0
         while True:
             await asyncio.sleep(0.01)           # real time: an accelerated clock must not make this spin
-            now = clock.now()
+            now = clock.monotonic()
             owed += self.rate_per_s * (now - last)
             last = now
             n = int(owed)

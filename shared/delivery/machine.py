@@ -56,18 +56,26 @@ class Schedule:
         self.times = times or None
         self.utc_offset_s = utc_offset_s
 
-    def next_due(self, now):
-        """The first scheduled start strictly after now (now in Unix seconds)."""
+    def next_due(self, now, wall=None):
+        """The first scheduled start strictly after now.  Times of day and the alignment
+        of intervals are the wall clock's (wall, Unix seconds; default now); the result is
+        on now's clock, so the owner may wait on a monotonic one."""
+        if wall is None:
+            wall = now
         if self.times:
-            local = now + self.utc_offset_s
+            local = wall + self.utc_offset_s
             day = local - local % DAY_S
+            due = None
             for t in self.times:
                 if day + t > local:
-                    return day + t - self.utc_offset_s
-            return day + DAY_S + self.times[0] - self.utc_offset_s
+                    due = day + t - self.utc_offset_s
+                    break
+            if due is None:
+                due = day + DAY_S + self.times[0] - self.utc_offset_s
+            return now + (due - wall)
         if self.every_s == 0:
             return now
-        return now - now % self.every_s + self.every_s
+        return now + (self.every_s - wall % self.every_s)
 
 
 class TokenBucket:
@@ -130,8 +138,15 @@ class Delivery:
         if self.on_alarm is not None:
             self.on_alarm(self.name, kind, detail)
 
-    def step(self, now, durable_seq):
-        """('send', Built) or ('wait', until): until is a time, or None to wait for new data."""
+    def clock_jumped(self):
+        """The wall clock stepped: the next scheduled start is worked out again."""
+        if not self.draining:
+            self.due_at = None
+
+    def step(self, now, durable_seq, wall=None):
+        """('send', Built) or ('wait', until): until is a time on now's clock, or None to wait
+        for new data.  now: the clock waits are measured on (monotonic on a gateway); wall:
+        the wall clock for the schedule's times of day (default now)."""
         if self.retry_at is not None:
             if now < self.retry_at:
                 return ('wait', self.retry_at)
@@ -139,21 +154,21 @@ class Delivery:
         if self.inflight is None:
             if not self.draining:
                 if self.due_at is None:
-                    self.due_at = self.schedule.next_due(now) if self.schedule.every_s or self.schedule.times else now
+                    self.due_at = self.schedule.next_due(now, wall) if self.schedule.every_s or self.schedule.times else now
                 if now < self.due_at:
                     return ('wait', self.due_at)
                 if durable_seq <= self.cursor:
-                    self.due_at = self.schedule.next_due(now)
+                    self.due_at = self.schedule.next_due(now, wall)
                     return ('wait', self.due_at if self.due_at > now else None)
                 self.draining = True
             if durable_seq <= self.cursor:
                 self.draining = False
-                self.due_at = self.schedule.next_due(now)
+                self.due_at = self.schedule.next_due(now, wall)
                 return ('wait', self.due_at if self.due_at > now else None)
             built = self.build(self.cursor + 1, self.max_records, self.max_bytes)
             if built is None:
                 self.draining = False
-                self.due_at = self.schedule.next_due(now)
+                self.due_at = self.schedule.next_due(now, wall)
                 return ('wait', self.due_at if self.due_at > now else None)
             if built.unframeable:
                 self._alarm('unframeable', '%d readings up to seq %d could not be framed; declared lost'
