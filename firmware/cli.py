@@ -107,19 +107,42 @@ async def _shutdown(gw, tasks: list[asyncio.Task], hurry: asyncio.Event) -> list
     return [t for t in asyncio.all_tasks() if t is not current and not t.done() and t is not hurried]
 
 
+STATUS_BLOCK = 4096
+
+
 async def _write_status(gw, path: str, every_s: float = 2.0) -> None:
     """The gateway's status as JSON beside the log, for operators and rigs (atomic replace).
-    A failed write (a full disk) is retried at the next turn; the gateway's own alarm names it."""
+    The file is padded to whole blocks, so on a full disk, where no new file can be made,
+    it is overwritten in place instead and still tells the truth."""
     while True:
         await asyncio.sleep(every_s)
-        tmp = path + '.tmp'
+        text = json.dumps(gw.status(), indent=1, default=str).encode()
+        text += b' ' * (-(len(text) + 1) % STATUS_BLOCK) + b'\n'
         try:
-            with open(tmp, 'w') as f:
-                json.dump(gw.status(), f, indent=1, default=str)
-            os.replace(tmp, path)
+            _replace(path, text)
         except OSError as e:
-            if gw.disk_error is None:
-                log.warning('cannot write %s: %s', path, e)
+            try:
+                _overwrite(path, text)
+            except OSError:
+                if gw.disk_error is None:
+                    log.warning('cannot write %s: %s', path, e)
+
+
+def _replace(path: str, data: bytes) -> None:
+    tmp = path + '.tmp'
+    with open(tmp, 'wb') as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _overwrite(path: str, data: bytes) -> None:
+    """Overwrite a file in place within its present size (no new blocks needed)."""
+    with open(path, 'r+b') as f:
+        size = f.seek(0, os.SEEK_END)
+        if len(data) > size:
+            raise OSError('%s: the status outgrew the file' % path)
+        f.seek(0)
+        f.write(data + b' ' * (size - len(data)))
 
 
 def cmd_enter(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ import aiohttp
 from firmware.clock import JumpDetector, RealClock
 from firmware.config import GatewayConfig
 from firmware.lib import outbox, thinning
+from firmware.lib import reading as reading_codec
 from firmware.lib.reading import Reading
 from firmware.lib.ring import RingFull, RingLog
 from firmware.lib.state import StateFile
@@ -61,6 +62,9 @@ class Gateway:
                             thinning.rule(int(cfg.utc_offset_h * 3600)), self._on_loss, self._on_damage,
                             saved.get('seq_hwm', -1) + 1, saved.get('declared'))
         self._check_state()
+        # why the gateway was not running before this start: None for a new gateway
+        self.restart_cause = None if not self.state.existed else \
+            'restart' if saved.get('clean_stop') else 'power cut'
         cursors = saved.get('cursors', {})
         self.deliveries: dict[str, delivery.Delivery] = {}
         self.urls: dict[str, str] = {}
@@ -156,8 +160,9 @@ class Gateway:
                         'centres\' acks move them on, nothing is lost), loss counters restart at 0, sequence numbers '
                         'continue after %d', problem, self.ring.oldest_seq(), self.ring.next_seq - 1)
         elif self.state.torn_slot:
-            log.info('state file %s: one copy unreadable (a save cut short by a power cut); the other copy is used',
-                     self.state.path)
+            self._count('state_copy_unreadable')
+            log.warning('state file %s: one of its two copies is unreadable (a save cut short by a power cut, or '
+                        'damage); the other, previous copy is used and the next save replaces it', self.state.path)
 
     def _disk_failed(self, e: OSError) -> None:
         if self.disk_error is None:
@@ -182,10 +187,29 @@ class Gateway:
     def _update_floor(self) -> None:
         self.ring.floor = min(d.cursor for d in self.deliveries.values())
 
-    def save_state(self) -> None:
+    def save_state(self, clean_stop: bool = False) -> None:
         self.state.save({'cursors': {n: d.cursor for n, d in self.deliveries.items()}, 'counters': self.counters,
-                         'seq_hwm': self.ring.durable_seq, 'declared': [list(d) for d in self.ring.declared]})
+                         'seq_hwm': self.ring.durable_seq, 'declared': [list(d) for d in self.ring.declared],
+                         'clean_stop': clean_stop})
         self._state_dirty = False
+
+    def last_times(self, codes) -> dict[str, int]:
+        """The time (ms) of each code's last durable reading, as far as the last two
+        segments of the log reach (the slots since are what a restart missed)."""
+        want = set(codes)
+        found: dict[str, int] = {}
+        reader = self.ring.reader(self.ring.recent_seq(2))
+        while True:
+            pairs = reader.read(10_000)
+            if not pairs:
+                return found
+            for seq, payload in pairs:
+                try:
+                    rec, _ = reading_codec.unpack(seq, payload)
+                except (ValueError, TypeError):
+                    continue
+                if rec.code in want and rec.ts_ms is not None:
+                    found[rec.code] = max(found.get(rec.code, rec.ts_ms), rec.ts_ms)
 
     def _builder(self, reader):
         def build(first_seq: int, max_records: int, max_bytes: int):
@@ -310,7 +334,7 @@ class Gateway:
         """Commit what is queued, save the state and close the log."""
         try:
             self.commit()
-            self.save_state()
+            self.save_state(clean_stop=True)
         except OSError as e:
             log.warning('ALARM stopping with the disk refusing writes (%s): %d readings that were not yet durable '
                         'are lost', e.strerror or e, self.ring.pending())

@@ -33,3 +33,9 @@ def local_fields(ms, utc_offset_s):
     days, rest = divmod(t, 86400)
     y, mo, d = civil_from_days(days)
     return y, mo, d, rest // 3600, rest // 60 % 60, rest % 60
+
+
+def local_iso(ms, utc_offset_s):
+    """Local time text (YYYY-MM-DDThh:mm:ss) of ms since 1970."""
+    y, mo, d, h, mi, s = local_fields(ms, utc_offset_s)
+    return '%04d-%02d-%02dT%02d:%02d:%02d' % (y, mo, d, h, mi, s)

@@ -13,7 +13,7 @@ the interval it closes is not the time that really passed.
 """
 
 from shared import units
-from shared.codec.flags import FLAG_CLOCK, FLAG_INVALID, FLAG_MISSING
+from shared.codec.flags import FLAG_CLOCK, FLAG_INVALID, FLAG_MISSING, FLAG_OUTAGE
 from firmware.lib import cumulative
 from firmware.lib.reading import Reading
 
@@ -71,6 +71,11 @@ class Intake:
         if self.log_reason is not None:
             self.log_reason(point, ts_ms, reason)
         return Reading(point.code, ts_ms, None, 0, FLAG_MISSING, point.unit)
+
+    def outage(self, point, ts_ms):
+        """The reading of a slot that passed while the gateway was not running."""
+        self._count(point.key, 1)
+        return Reading(point.code, ts_ms, None, 0, FLAG_MISSING | FLAG_OUTAGE, point.unit)
 
     def measured(self, point, value, exp, meter_unit, ts_ms, flags=0, reason=None, own_clock=True):
         """own_clock: the time was the gateway's (False: the source stamped it)."""

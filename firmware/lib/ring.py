@@ -271,6 +271,10 @@ class RingLog:
     def oldest_seq(self):
         return self._segments[0].first_seq
 
+    def recent_seq(self, segments):
+        """The first sequence number of the last `segments` segments (the recent past)."""
+        return self._segments[max(0, len(self._segments) - segments)].first_seq
+
     def pending(self):
         """Readings appended but not yet committed."""
         return self._head.pending()

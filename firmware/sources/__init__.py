@@ -6,9 +6,11 @@ import asyncio
 import logging
 import os
 
+from shared import civil
 from shared.aio import cancel_and_wait
 
 log = logging.getLogger('tanji.sources')
+OUTAGE_SLOTS_MAX = 1440    # a day of minute slots per point; a longer outage shows as a longer silence
 
 
 class Acquisition:
@@ -21,6 +23,9 @@ class Acquisition:
         from firmware.sources.manual import ManualInbox
         from firmware.sources.mqtt import MqttSource
         self.intake = Intake(log_reason=self._log_reason)
+        self.utc_offset_s = utc_offset_s
+        self.gateway = gateway
+        self.clock = clock
         self.buses = [BusRunner(b, gateway, clock, self.intake) for b in sources.buses]
         self.mqtt = [MqttSource(m, gateway, os.path.join(gateway.cfg.data_dir, 'mqtt-refused')) for m in sources.mqtt]
         self.hj212 = [Hj212Listener(h, gateway, utc_offset_s) for h in sources.hj212]
@@ -38,7 +43,42 @@ class Acquisition:
             self._reasons[point.key] = reason
             log.warning('point %s: %s', point.key, reason)
 
+    def record_outage(self, gateway, now_ms: int) -> int:
+        """After a restart: each polled point's slots between its last reading in the log
+        and its first slot now are recorded as missing with the outage flag, so the gap is
+        visible (seed 001 §12.4).  At most OUTAGE_SLOTS_MAX per point, the latest.  Returns
+        how many were recorded."""
+        if gateway.restart_cause is None:
+            return 0
+        polled = [(b, meter, p) for b in self.buses for meter, pts in b.points.items() for p in pts.values()]
+        if not polled:
+            return 0
+        last = gateway.last_times({p.code for _, _, p in polled})
+        recorded = points = 0
+        oldest = None
+        for bus, meter, p in polled:
+            t = last.get(p.code)
+            if t is None:
+                continue
+            period_ms = int(p.period_s * 1000)
+            first = (t // period_ms + 1) * period_ms
+            end = int(bus.scheduler.meters[meter].due[p.key] * 1000)
+            first = max(first, end - OUTAGE_SLOTS_MAX * period_ms)
+            if first >= end:
+                continue
+            points += 1
+            oldest = first if oldest is None else min(oldest, first)
+            for ts in range(first, min(end, now_ms + 1), period_ms):
+                gateway.add_reading(self.intake.outage(p, ts))
+                recorded += 1
+        if recorded:
+            log.warning('ALARM the gateway was not running (%s) from %s: %d slots of %d points recorded as missing '
+                        '(flag outage)', gateway.restart_cause, civil.local_iso(oldest, self.utc_offset_s), recorded,
+                        points)
+        return recorded
+
     async def start(self) -> None:
+        self.record_outage(self.gateway, int(self.clock.now() * 1000))
         if self.manual is not None:
             self.manual.recover()
             self._tasks.append(asyncio.create_task(self.manual.run()))

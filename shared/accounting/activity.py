@@ -5,7 +5,8 @@ the method (e.g. heat from steam mass and enthalpy).  Portable."""
 from shared.accounting import processing, units
 from shared.accounting.exact import ZERO
 from shared.accounting.methods import evaluate
-from shared.accounting.scenario import ScenarioError, iso, number, quantity, time_ms
+from shared.accounting.scenario import ScenarioError, number, quantity, time_ms
+from shared.civil import local_iso as iso
 
 
 def activity(sid, act, unit, where, offset_s, warnings):

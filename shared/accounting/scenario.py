@@ -51,7 +51,3 @@ def time_ms(text, where, utc_offset_s):
     return (civil.days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - utc_offset_s) * 1000
 
 
-def iso(ms, offset_s):
-    """Local time text of ms since 1970."""
-    y, mo, d, h, mi, s = civil.local_fields(ms, offset_s)
-    return '%04d-%02d-%02dT%02d:%02d:%02d' % (y, mo, d, h, mi, s)

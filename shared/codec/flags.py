@@ -10,10 +10,12 @@ FLAG_RESET = 0x0020        # meter reset or replaced since the previous reading
 FLAG_SUSPECT = 0x0040      # implausible jump, kept for review
 FLAG_CLOCK = 0x0080        # gateway clock not synchronised when stamped
 FLAG_CALIBRATION = 0x0100  # instrument past its calibration due date
+FLAG_OUTAGE = 0x0200       # no reading: the gateway was not running (restart or power cut)
 FLAG_NAMES = (
     (FLAG_MISSING, 'missing'), (FLAG_INVALID, 'invalid'), (FLAG_ESTIMATED, 'estimated'),
     (FLAG_MANUAL, 'manual'), (FLAG_ROLLOVER, 'rollover'), (FLAG_RESET, 'reset'),
     (FLAG_SUSPECT, 'suspect'), (FLAG_CLOCK, 'clock'), (FLAG_CALIBRATION, 'calibration'),
+    (FLAG_OUTAGE, 'outage'),
 )
 FLAGS_MAX = 0xFFFF
 
