@@ -143,10 +143,11 @@ class Gateway:
     def _on_damage(self, path: str, first: int, last: int, lost: int, what: str) -> None:
         self._count('damage')
         self._count('corrupt', lost)
-        numbers = 'seq %d..%d, %d readings lost' % (first, last, lost) if lost else \
-            ('at seq %d, nothing lost' % first if first >= 0 else 'no readable sequence numbers')
-        log.warning('ALARM damaged file %s: %s (%s); declared lost as corrupt; the damaged bytes are kept in %s/damaged',
-                    path, what, numbers, self.cfg.data_dir)
+        if lost:
+            numbers = 'seq %d..%d: %d readings lost, declared lost (corrupt)' % (first, last, lost)
+        else:
+            numbers = 'at seq %d: nothing lost' % first if first >= 0 else 'no readable sequence numbers'
+        log.warning('ALARM damaged file %s: %s; %s', path, what, numbers)
 
     def _check_state(self) -> None:
         """Report a state file that could not be used; the cursors then start at the oldest

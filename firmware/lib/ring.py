@@ -149,14 +149,14 @@ class RingLog:
             self._start_segment(self._free_slot(), max(head.covers_to + 1, self.min_next_seq))
             return
         self._head = seg.Segment.recover(self._path(head.slot), self.segment_size, self.min_next_seq)
-        for start, end, first, last in self._head.damage:
+        for (start, end, first, last), data in zip(self._head.damage, self._head.damaged_bytes):
             if start < self._head.tail:
                 what = 'unreadable records'
             elif end > start:
                 what = 'unreadable tail (a power cut during a commit, or damage)'
             else:
                 what = 'readings below the durable high-water mark are missing (lost with a damaged file)'
-            self._note_damage(len(kept) - 1, start, first, last, what)
+            self._note_damage(len(kept) - 1, start, first, last, what, data)
 
     def _repair_header(self, slot, hdr):
         """A segment whose header is damaged: repaired from the intact copy, rebuilt from
@@ -204,9 +204,9 @@ class RingLog:
         if self.on_damage is not None:
             self.on_damage(path, first, last, lost, what)
 
-    def _note_damage(self, index, offset, first, last, what):
-        """Report one unreadable stretch of segment index (once per process) and
-        remember its numbers as lost to damage."""
+    def _note_damage(self, index, offset, first, last, what, data=b''):
+        """Report one unreadable stretch of segment index (once per process), keep its
+        bytes (data) in damaged/, and remember its numbers as lost to damage."""
         info = self._segments[index]
         key = (info.slot, info.generation, offset)
         if key in self._damage_seen:
@@ -215,6 +215,9 @@ class RingLog:
         lost = last - first + 1 if last >= first else 0
         if lost:
             self.damaged.append([first, last])
+        if data:
+            what = '%s at byte %d (%s)' % (what, offset, self._keep_damaged(
+                '%s@%d' % (SLOT_NAME % info.slot, offset), data[:seg.KEEP_BYTES]))
         self._report_damage(self._path(info.slot), first, last, lost, what)
 
     def loss_causes(self, first, last):
@@ -377,9 +380,9 @@ class RingLog:
         damage = []
         for s, payload, _ in seg.scan_all(data, seg.HEADER_SIZE, info.first_seq, self._end_of(index), damage):
             yield s, payload
-        for start, _, first, last in damage:
+        for start, end, first, last in damage:
             self._note_damage(index, start, first, self._end_of(index) if last is None else last,
-                              'unreadable records')
+                              'unreadable records', data[start:end])
 
     def _unsent(self, indexes):
         for index in indexes:
@@ -490,7 +493,8 @@ class Reader:
         last = end if at < 0 else int.from_bytes(data[at + 4:at + 12], 'big') - 1
         if index == len(self.ring._segments) - 1 and at < 0:
             last = self.ring.durable_seq
-        self.ring._note_damage(index, self._offset, self._after, last, 'unreadable records')
+        self.ring._note_damage(index, self._offset, self._after, last, 'unreadable records',
+                               data[:len(data) if at < 0 else at])
         if at < 0:
             return False
         self._offset += at

@@ -35,6 +35,7 @@ HEADER_SIZE = 2 * COPY_SIZE
 OPEN = (1 << 64) - 1
 RECORD_OVERHEAD = 16
 MAX_PAYLOAD = 1 << 20
+KEEP_BYTES = 1 << 16       # of a damaged stretch, kept for inspection
 _ZEROS = bytes(4096)
 
 
@@ -214,6 +215,7 @@ class Segment:
         self.next_seq = next_seq    # sequence number the next record gets
         self.durable_seq = next_seq - 1
         self.damage = []
+        self.damaged_bytes = []
         self._pending = []
         self._pending_bytes = 0
 
@@ -252,7 +254,7 @@ class Segment:
             tail = end
             after = seq + 1
         next_seq = max(after, min_next_seq)
-        torn = bool(damage) and damage[-1][3] is None
+        torn = bool(damage) and damage[-1][3] is None   # the stretch's bytes are read before the zero-fill below
         if torn:
             next_seq = max(next_seq, claimed_seq(data, tail, after) + 1)
             damage[-1] = (tail, len(data), after, next_seq - 1)
@@ -268,6 +270,7 @@ class Segment:
             fsync(f)
         seg = cls(path, generation, first_seq, covers_to, size_limit, f, tail, next_seq)
         seg.damage = damage
+        seg.damaged_bytes = [data[start:min(end, start + KEEP_BYTES)] for start, end, _, _ in damage]
         return seg
 
     def has_room(self, payload_len):

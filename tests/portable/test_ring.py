@@ -160,7 +160,10 @@ def test_a_damaged_record_in_a_completed_segment_costs_only_itself_and_is_report
     for reader_from in (0, victim - 3):
         got = [s for s, _ in _read_all(log, reader_from, batch=7)]
         assert got == [s for s in range(reader_from, 300) if s != victim]
-    assert damage.events == [(name, victim, victim, 1, 'unreadable records')]
+    assert [e[:4] for e in damage.events] == [(name, victim, victim, 1)]
+    assert damage.events[0][4].startswith('unreadable records at byte')
+    kept = os.listdir(path + '/' + damaged.DIRECTORY)
+    assert len(kept) == 1 and kept[0].startswith(ring.SLOT_NAME % second.slot)   # the damaged bytes, for inspection
     assert log.loss_causes(victim - 1, victim + 1) == [(victim - 1, victim + 1, 'corrupt')]
     assert log.loss_causes(victim, victim) == [(victim, victim, 'corrupt')]
     _cleanup(log, path)
