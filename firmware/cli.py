@@ -13,7 +13,6 @@ import time
 from firmware.clock import clock_for
 from firmware.config import GatewayConfigError, load
 from firmware.ports import PortError
-from shared.aio import cancel_and_wait
 
 ERRORS = (GatewayConfigError, PortError)
 log = logging.getLogger('tanji.gateway')
@@ -89,22 +88,25 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _shutdown(gw, tasks: list[asyncio.Task], hurry: asyncio.Event) -> list[asyncio.Task]:
-    """Stop sources, delivery and our own tasks within SHUTDOWN_S (at once after a second
-    signal), then commit and save; returns the tasks that did not end."""
+    """Cancel every task at once (ours, the sources', the gateway's), give them SHUTDOWN_S
+    to end (none after a second signal), then commit and save whatever they did; returns
+    the tasks that did not end."""
+    everything = tasks + (gw.sources.tasks if gw.sources is not None else []) + gw.tasks
+    for t in everything:
+        t.cancel()
+
     async def stopping() -> None:
-        await cancel_and_wait(tasks)
+        await asyncio.wait(everything)
         if gw.sources is not None:
             await gw.sources.stop()
-        await cancel_and_wait(gw.tasks)
     job = asyncio.create_task(stopping(), name='tanji-shutdown')
     hurried = asyncio.create_task(hurry.wait())
     await asyncio.wait({job, hurried}, timeout=SHUTDOWN_S, return_when=asyncio.FIRST_COMPLETED)
     hurried.cancel()
-    gw.close()
     if not job.done():
         job.cancel()
-    current = asyncio.current_task()
-    return [t for t in asyncio.all_tasks() if t is not current and not t.done() and t is not hurried]
+    gw.close()
+    return [t for t in everything if not t.done()]
 
 
 STATUS_BLOCK = 4096

@@ -195,8 +195,8 @@ class Gateway:
         self._state_dirty = False
 
     def last_times(self, codes) -> dict[str, int]:
-        """The time (ms) of each code's last durable reading, as far as the last two
-        segments of the log reach (the slots since are what a restart missed)."""
+        """The time (ms) of each code's last durable reading (codes as 12-digit text), as far
+        as the last two segments of the log reach (the slots since are what a restart missed)."""
         want = set(codes)
         found: dict[str, int] = {}
         reader = self.ring.reader(self.ring.recent_seq(2))

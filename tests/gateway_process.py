@@ -192,9 +192,10 @@ class GatewayProcess:
         raise AssertionError('gateway status never became as expected; last: %r\nlog:\n%s'
                              % (self.status(), self.log()[-3000:]))
 
-    def wait_log(self, text: str, timeout_s: float = 60) -> None:
+    def wait_log(self, text: str, timeout_s: float = 60, count: int = 1) -> None:
+        """Wait until text appears count times in the log."""
         deadline = time.monotonic() + timeout_s
-        while text not in self.log():
+        while self.log().count(text) < count:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise AssertionError('%r never appeared in the gateway log:\n%s' % (text, self.log()[-3000:]))
             time.sleep(0.1)

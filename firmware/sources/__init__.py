@@ -53,11 +53,11 @@ class Acquisition:
         polled = [(b, meter, p) for b in self.buses for meter, pts in b.points.items() for p in pts.values()]
         if not polled:
             return 0
-        last = gateway.last_times({p.code for _, _, p in polled})
+        last = gateway.last_times({'%012d' % int(p.code) for _, _, p in polled})
         recorded = points = 0
         oldest = None
         for bus, meter, p in polled:
-            t = last.get(p.code)
+            t = last.get('%012d' % int(p.code))
             if t is None:
                 continue
             period_ms = int(p.period_s * 1000)
@@ -72,9 +72,9 @@ class Acquisition:
                 gateway.add_reading(self.intake.outage(p, ts))
                 recorded += 1
         if recorded:
-            log.warning('ALARM the gateway was not running (%s) from %s: %d slots of %d points recorded as missing '
-                        '(flag outage)', gateway.restart_cause, civil.local_iso(oldest, self.utc_offset_s), recorded,
-                        points)
+            log.warning('ALARM the gateway was not running (%s) from %s to %s: %d slots of %d points recorded as '
+                        'missing (flag outage)', gateway.restart_cause, civil.local_iso(oldest, self.utc_offset_s),
+                        civil.local_iso(now_ms, self.utc_offset_s), recorded, points)
         return recorded
 
     async def start(self) -> None:
