@@ -109,7 +109,7 @@ def _wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
 
 def gateway_config(workdir: Path, key: Path, url: str, data_dir: Path, *, modbus_port: int | None = None,
                    points: int = 0, every_s: int = 1, upload_every_s: int = 1, synthetic: str | None = None,
-                   extra: str = '') -> Path:
+                   commit_interval_ms: int = 200) -> Path:
     """A gateway TOML: the platform as its centre, and optionally `points` energy points read
     every `every_s` from the Modbus rig, or a synthetic source ('points = .., rate_per_s = ..')."""
     text = '''[gateway]
@@ -118,13 +118,13 @@ key = "%s"
 data_dir = "%s"
 ring_mb = 8
 segment_mb = 1
-commit_interval_ms = 200
-%s
+commit_interval_ms = %d
+
 [[centre]]
 name = "platform"
 url = "%s"
 every_s = %d
-''' % (key, data_dir, extra, url, upload_every_s)
+''' % (key, data_dir, commit_interval_ms, url, upload_every_s)
     if modbus_port is not None:
         text += '''
 [[bus]]
@@ -158,14 +158,14 @@ register = { address = 0, type = "u32", scale = "0.01" }
 class GatewayProcess:
     """`tanji gateway run`; its log (stderr) goes to workdir/gateway.log, appended across runs."""
 
-    def __init__(self, workdir: Path, config: Path, *extra: str) -> None:
+    def __init__(self, workdir: Path, config: Path, *extra: str, env: dict | None = None) -> None:
         self.workdir = workdir
         self.data_dir = Path(_data_dir(config))
         self.log_path = workdir / 'gateway.log'
         self._log = open(self.log_path, 'a')
         self.proc = subprocess.Popen([sys.executable, '-m', 'shared.cli', 'gateway', 'run', '--config', str(config),
                                       *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=self._log, text=True,
-                                     env=dict(os.environ, PYTHONUNBUFFERED='1'))
+                                     env=dict(env or os.environ, PYTHONUNBUFFERED='1'))
         self.first_line = self.proc.stdout.readline()
 
     @property

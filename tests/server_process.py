@@ -30,11 +30,11 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, workdir: Path, *extra: str, port: int | None = None) -> None:
-        self.db = str(workdir / 'tanji.db')
+    def __init__(self, workdir: Path, *extra: str, port: int | None = None, db: str | None = None) -> None:
+        self.db = db or str(workdir / 'tanji.db')
         self.port = port or free_port()
         self.url = 'http://127.0.0.1:%d' % self.port
-        self.log = open(workdir / 'server.log', 'w')
+        self.log = open(workdir / 'server.log', 'a')
         self.proc = subprocess.Popen([sys.executable, '-m', 'shared.cli', 'server', 'run', '--db', self.db,
                                       '--port', str(self.port), *extra], cwd=REPO, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED='1'))

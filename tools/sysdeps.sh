@@ -27,6 +27,10 @@ fi
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     missing_pkgs="$missing_pkgs mosquitto"
 fi
+# The power-cut tests mount a FUSE filesystem (tests/lazyfs.py) through libfuse3.
+if ! ls /usr/lib/*/libfuse3.so.3 /usr/lib/libfuse3.so.3 /lib/*/libfuse3.so.3 >/dev/null 2>&1; then
+    missing_pkgs="$missing_pkgs fuse3"
+fi
 # The SM2 fast path loads the system OpenSSL 3 libcrypto.
 if ! ls /usr/lib/*/libcrypto.so.3 /usr/lib/libcrypto.so.3 /lib/*/libcrypto.so.3 >/dev/null 2>&1; then
     missing_pkgs="$missing_pkgs libssl3"

@@ -15,6 +15,7 @@ def keep(data_dir, name, data):
     where = '%s/%s' % (data_dir, DIRECTORY)
     try:
         os.mkdir(where)
+        fsync_dir(data_dir)
     except OSError:
         pass
     try:

@@ -13,7 +13,7 @@ import binascii
 import struct
 
 from firmware.lib import damaged
-from firmware.lib.durable import fsync
+from firmware.lib.durable import fsync, fsync_dir
 from shared.codec import mp
 
 MAGIC = b'TJST'
@@ -77,6 +77,7 @@ class StateFile:
         f.write(bytes(2 * SLOT_SIZE))
         fsync(f)
         f.close()
+        fsync_dir(self.path.rsplit('/', 1)[0] if '/' in self.path else '.')
 
     @staticmethod
     def _parse(chunk):
