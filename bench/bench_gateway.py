@@ -9,6 +9,13 @@
    realistic readings; page cache dropped first where the machine allows.
 3. Peak resident memory of `tanji gateway run` with 500 synthetic points read
    once per second, delivering to a live `tanji server run`, for RUN_S seconds.
+4. The commit interval's cost (docs/gateway.md "Faults"): the same readings
+   committed after every reading (an fsync per reading: nothing ever at risk)
+   and in groups of 10, 100 and 1,000, i.e. commit_interval_ms of 10, 100 and
+   1,000 at 1,000 readings/s; readings per second each way, and how much of the
+   time a steady 1,000 readings/s keeps the writer busy (appending, writing,
+   waiting for fsync); against the floor of the same writes and fsyncs on a bare
+   file.
 
 Usage: python bench/bench_gateway.py [--quick]
 """
@@ -62,6 +69,36 @@ def append_rate(workdir: Path, n: int) -> dict:
     return {'readings': n, 'payload_bytes_avg': sum(map(len, payloads)) / n,
             'ring_records_per_s': n / ring_s, 'floor_records_per_s': n / floor_s,
             'ratio_to_floor': (n / ring_s) / (n / floor_s)}
+
+
+def commit_tradeoff(workdir: Path, n: int) -> list[dict]:
+    meters = SyntheticMeters(points=500, t0_ms=1_795_000_000_000, step_ms=120)
+    payloads = [meters.reading(k).pack() for k in range(n)]
+    out = []
+    for group in (1, 10, 100, 1000):
+        ring_dir = workdir / ('commit-%d' % group)
+        ring_dir.mkdir()
+        log = RingLog(str(ring_dir), segment_size=16 << 20, segment_count=64)
+        t = time.perf_counter()
+        for i, p in enumerate(payloads):
+            log.append(p)
+            if i % group == group - 1:
+                log.commit()
+        log.commit()
+        ring_s = time.perf_counter() - t
+        log.close()
+        records = [segment.pack_record(i, p) for i, p in enumerate(payloads)]
+        t = time.perf_counter()
+        with open(workdir / ('floor-%d.bin' % group), 'wb') as f:
+            for i in range(0, n, group):
+                f.write(b''.join(records[i:i + group]))
+                f.flush()
+                os.fsync(f.fileno())
+        floor_s = time.perf_counter() - t
+        out.append({'readings_per_commit': group, 'commit_interval_ms_at_1000_per_s': group,
+                    'readings_per_s': n / ring_s, 'floor_readings_per_s': n / floor_s,
+                    'busy_share_at_1000_per_s': 1000 * ring_s / n})
+    return out
 
 
 def drop_caches() -> bool:
@@ -152,9 +189,16 @@ def main() -> None:
         m = peak_memory(workdir, 20 if args.quick else 120)
         print('gateway process, 500 points at 1/s for %.0f s: peak RSS %.1f MB (%.1f MB at the end), '
               '%d readings delivered' % (m['run_s'], m['peak_rss_mb'], m['rss_mb_at_end'], m['readings_delivered']))
+        c = commit_tradeoff(workdir, 5_000 if args.quick else 20_000)
+        for row in c:
+            print('commit every %4d readings (commit_interval_ms %4d at 1,000/s): %7.0f readings/s | floor %7.0f/s'
+                  ' | 1,000 readings/s keep it busy %5.1f %% of the time' % (
+                      row['readings_per_commit'], row['commit_interval_ms_at_1000_per_s'], row['readings_per_s'],
+                      row['floor_readings_per_s'], 100 * row['busy_share_at_1000_per_s']))
         out = REPO / 'bench' / 'results'
         out.mkdir(exist_ok=True)
-        (out / 'gateway.json').write_text(json.dumps({'append': a, 'recovery': r, 'memory': m}, indent=2))
+        (out / 'gateway.json').write_text(json.dumps({'append': a, 'recovery': r, 'memory': m, 'commit': c},
+                                                     indent=2))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -246,3 +246,18 @@ async def test_sequence_numbers_declared_lost_count_as_received_for_the_ack(harn
     assert await harness.post_frame(raw) == (200, {'ack': 34})               # resend: counted once
     _, g = await harness.get('/api/v1/gateways/gw-a')
     assert (g['ack'], g['records'], g['declared_lost'], g['missing']) == (34, 20, 15, 0)
+    assert g['declared_lost_by_cause'] == {'unknown': 15}                     # the frame gave no causes
+
+
+async def test_declared_losses_are_kept_with_their_causes(harness):
+    gw = harness.gateways['gw-a']
+    kept = gw.records(5, 5) + gw.records(12, 3)                               # 0..4 dropped, 10..11 damaged
+    lost = [(0, 4, 'dropped'), (10, 11, 'corrupt')]
+    raw = frame.encode('gw-a', kept, UNITS, gw.key.sign, 'tanji-db35-2021-v1', 0, lost)
+    assert await harness.post_frame(raw) == (200, {'ack': 14})
+    assert await harness.post_frame(raw) == (200, {'ack': 14})               # resend: counted once
+    more = frame.encode('gw-a', gw.records(17, 1), UNITS, gw.key.sign, 'tanji-db35-2021-v1', 15,
+                        [(15, 16, 'corrupt')])
+    assert await harness.post_frame(more) == (200, {'ack': 17})
+    _, g = await harness.get('/api/v1/gateways/gw-a')
+    assert g['declared_lost'] == 9 and g['declared_lost_by_cause'] == {'dropped': 5, 'corrupt': 4}

@@ -7,6 +7,7 @@ from shared.accounting.exact import ZERO
 from shared.accounting.methods import evaluate
 from shared.accounting.scenario import ScenarioError, number, quantity, time_ms
 from shared.civil import local_iso as iso
+from shared.codec.flags import FLAG_CLOCK, FLAG_ROLLOVER
 
 
 def activity(sid, act, unit, where, offset_s, warnings):
@@ -66,16 +67,20 @@ def activity(sid, act, unit, where, offset_s, warnings):
             max_per_hour = number(max_per_hour, where + '.max_per_hour')
         steps = processing.increments(readings, digits, multiplier, max_per_hour)
         total = ZERO
-        rollovers = 0
+        rollovers = clock = 0
         for s in steps:
             if s.value is None:
                 warnings.append('%s: %s; nothing booked between %s and %s' % (
                     sid, s.reason, iso(s.t0, offset_s), iso(s.t1, offset_s)))
             else:
                 total = total + s.value
-                rollovers += 1 if s.flag else 0
+                rollovers += 1 if s.flag & FLAG_ROLLOVER else 0
+                clock += 1 if s.flag & FLAG_CLOCK else 0
+        if clock:
+            warnings.append('%s: %d readings were stamped by a gateway clock that had just jumped (flag clock): '
+                            'their increments are booked, their times are not to be trusted' % (sid, clock))
         return total * to_unit, {'origin': 'meter', 'readings': len(readings), 'register_unit': act['unit'],
-                                 'multiplier': multiplier.text(), 'rollovers': rollovers,
+                                 'multiplier': multiplier.text(), 'rollovers': rollovers, 'clock_flagged': clock,
                                  'not_booked': sum(1 for s in steps if s.value is None)}
     return quantity(act, unit, where), {'origin': 'given', 'as_given': {
         'value': act.get('value'), 'unit': act.get('unit')}}

@@ -14,7 +14,7 @@
 
 from shared import civil
 from shared.accounting.exact import ONE, Q, ZERO
-from shared.codec.flags import FLAG_INVALID, FLAG_MISSING, FLAG_RESET, FLAG_ROLLOVER, FLAG_SUSPECT
+from shared.codec.flags import FLAG_CLOCK, FLAG_INVALID, FLAG_MISSING, FLAG_RESET, FLAG_ROLLOVER, FLAG_SUSPECT
 
 NOT_MEASURED = FLAG_MISSING | FLAG_INVALID
 
@@ -47,7 +47,10 @@ class Step:
 
 def increments(readings, digits=None, multiplier=ONE, max_per_hour=None):
     """Steps between consecutive usable readings [(t_ms, value Q, flags)] of a cumulative
-    register: value = increment × multiplier, or None with the reason (reset, jump)."""
+    register: value = increment × multiplier, or None with the reason (reset, jump).  A
+    step ending at a reading stamped by a clock that jumped carries FLAG_CLOCK: its
+    register difference is booked, but its interval is not the time that passed, so no
+    rate check applies to it."""
     modulus = Q(10 ** digits) if digits else None
     out = []
     prev = None
@@ -58,7 +61,7 @@ def increments(readings, digits=None, multiplier=ONE, max_per_hour=None):
             continue
         if prev is not None:
             max_inc = None
-            if max_per_hour is not None:
+            if max_per_hour is not None and not flags & FLAG_CLOCK:
                 max_inc = max_per_hour * Q(t - prev[0], 3600000) / multiplier
             if flags & FLAG_RESET:
                 out.append(Step(prev[0], t, None, FLAG_RESET, 'the meter was reset or replaced (flagged at the gateway)'))
@@ -69,7 +72,7 @@ def increments(readings, digits=None, multiplier=ONE, max_per_hour=None):
                               else 'register jumped from %s to %s: more than the line can deliver')
                     out.append(Step(prev[0], t, None, flag, reason % (prev[1].text(), v.text())))
                 else:
-                    out.append(Step(prev[0], t, inc * multiplier, flag))
+                    out.append(Step(prev[0], t, inc * multiplier, flag | (flags & FLAG_CLOCK)))
         prev = (t, v)
     return out
 

@@ -202,6 +202,15 @@ def test_meter_readings_as_activity():
     r = _one(src)
     assert r['sources'][0]['activity']['value'] == '3' and r['sources'][0]['activity']['not_booked'] == 1
     assert any('more than the line can deliver' in w for w in r['warnings'])
+    # stamped by a clock that had just jumped (flag 0x80): booked, its short interval not held against it
+    clock = [['2024-01-01T00:00', '100'], ['2024-01-01T01:00', '120'], ['2024-01-01T01:01', '150', 0x80],
+             ['2024-01-01T02:00', '160']]
+    src['activity'] = {'readings': clock, 'unit': 'kWh', 'register_digits': 6, 'multiplier': '100',
+                       'max_per_hour': '3000'}
+    r = _one(src)
+    activity = r['sources'][0]['activity']
+    assert (activity['value'], activity['not_booked'], activity['clock_flagged']) == ('6', 0, 1)
+    assert any('clock that had just jumped' in w for w in r['warnings'])
 
 
 def test_boundary_roll_up_and_intensity():

@@ -188,6 +188,37 @@ def test_sequence_gaps_are_declared_lost_and_round_trip():
     assert frame.decode(_frame()).declared_lost() == 0
 
 
+def _gappy():
+    recs = [Record(r.seq, r.code, r.ts_ms, r.value, r.exp, r.flags) for r in sample_records(4, seq0=100)]
+    recs[2].seq, recs[3].seq = 110, 111           # 102..109 not held
+    return recs
+
+
+def test_declared_losses_carry_their_causes_signed():
+    lost = [(97, 99, 'dropped'), (102, 104, 'corrupt'), (105, 105, 'unframeable'), (106, 109, 'thinned')]
+    f = frame.decode(frame.encode('GW-1', _gappy(), UNITS, KEY.sign, 'tanji-db35-2021-v1', 97, lost))
+    assert f.lost == lost and f.loss_causes() == lost
+    partial = frame.decode(frame.encode('GW-1', _gappy(), UNITS, KEY.sign, 'tanji-db35-2021-v1', 97,
+                                        [(103, 104, 'disk_full')]))
+    assert partial.loss_causes() == [(97, 99, 'unknown'), (102, 102, 'unknown'), (103, 104, 'disk_full'),
+                                     (105, 109, 'unknown')]
+    assert 'lost' not in _body_doc(_frame())       # no losses, no key: bodies stay as they were
+
+
+def test_loss_causes_must_describe_declared_losses():
+    for bad in ([(100, 100, 'corrupt')],                       # a number the frame carries
+                [(98, 103, 'corrupt')],                        # across a carried record
+                [(102, 103, 'corrupt'), (103, 104, 'thinned')],    # overlapping
+                [(105, 106, 'thinned'), (102, 103, 'corrupt')],    # unsorted
+                [(102, 103, 'lost in the post')]):             # not a cause
+        raises(FrameError, frame.encode, 'GW-1', _gappy(), UNITS, KEY.sign, 'tanji-db35-2021-v1', 97, bad)
+        doc = _body_doc(frame.encode('GW-1', _gappy(), UNITS, KEY.sign, 'tanji-db35-2021-v1', 97))
+        doc['lost'] = [list(e) for e in bad]
+        assert _code(frame.decode, _envelope(doc)) == 'body', bad
+    doc['lost'] = []
+    assert _code(frame.decode, _envelope(doc)) == 'body'
+
+
 def test_decoder_refuses_bad_skips():
     doc = _body_doc(_frame(sample_records(3)))
     for bad in (1, 0, -3, 'x', 2 ** 33):

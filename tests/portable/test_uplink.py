@@ -70,6 +70,26 @@ def test_unreadable_or_unframeable_readings_are_declared_lost_not_hidden():
     built = outbox.build(log.reader(0), 'GW-1', KEY.sign, 0, 100, 1 << 20)
     f = frame.decode(built.data)
     assert [r.seq for r in f.records] == [0, 4] and f.lost_ranges() == [(1, 3)] and built.unframeable == 3
+    assert f.lost == [(1, 3, 'unframeable')]
+    _cleanup(log, path)
+
+
+def test_frames_say_why_each_missing_number_is_missing():
+    path = _dir()
+    log = RingLog(path, segment_size=4096, segment_count=4, policy='drop_oldest')
+    for i in range(400):
+        log.append(_minute_data(i))
+    log.commit()
+    oldest = log.oldest_seq()
+    assert oldest > 0                                                   # the oldest readings were dropped
+    log.skip(3, 'disk_full')                                            # a full disk: three readings not logged
+    log.append(_minute_data(400))
+    log.append(b'\x93garbage')
+    log.append(_minute_data(401))
+    log.commit()
+    built = outbox.build(log.reader(0), 'GW-1', KEY.sign, 0, 1000, 1 << 20)
+    f = frame.decode(built.data)
+    assert f.lost == [(0, oldest - 1, 'dropped'), (400, 402, 'disk_full'), (404, 404, 'unframeable')]
     _cleanup(log, path)
 
 
