@@ -109,14 +109,14 @@ def _wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
 
 def gateway_config(workdir: Path, key: Path, url: str, data_dir: Path, *, modbus_port: int | None = None,
                    points: int = 0, every_s: int = 1, upload_every_s: int = 1, synthetic: str | None = None,
-                   commit_interval_ms: int = 200) -> Path:
+                   commit_interval_ms: int = 200, ring_mb: int = 8) -> Path:
     """A gateway TOML: the platform as its centre, and optionally `points` energy points read
     every `every_s` from the Modbus rig, or a synthetic source ('points = .., rate_per_s = ..')."""
     text = '''[gateway]
 id = "GW-FAULT"
 key = "%s"
 data_dir = "%s"
-ring_mb = 8
+ring_mb = %d
 segment_mb = 1
 commit_interval_ms = %d
 
@@ -124,7 +124,7 @@ commit_interval_ms = %d
 name = "platform"
 url = "%s"
 every_s = %d
-''' % (key, data_dir, commit_interval_ms, url, upload_every_s)
+''' % (key, data_dir, ring_mb, commit_interval_ms, url, upload_every_s)
     if modbus_port is not None:
         text += '''
 [[bus]]

@@ -98,39 +98,50 @@ def _no_ring_fsync(tmp_path: Path) -> dict:
 
 
 def _gateway_cuts(tmp_path: Path, lazy: LazyMount, cuts: int, env: dict | None = None) -> list[str]:
-    """Cut the power under a writing, delivering gateway `cuts` times; then deliver the rest.
-    Returns what went wrong (nothing, when fsync keeps its promise)."""
+    """Cut the power under a writing gateway `cuts` times: for the first three quarters its
+    centre is unreachable, so its 3 MB ring fills and thins (the merged segment is renamed
+    over its slot), then it delivers while writing; then it delivers the rest.  Returns
+    what went wrong (nothing, when fsync keeps its promise)."""
     platform = Platform(tmp_path, 'GW-FAULT')
     problems: list[str] = []
     gw = None
     try:
         t0_ms = int(time.time() * 1000) - 3_600_000
         data = lazy.mkdir('data')
-        writing = gateway_config(tmp_path, platform.key_path, platform.url, data, commit_interval_ms=50,
-                                 synthetic='points = 500\nrate_per_s = 3000\nt0_ms = %d' % t0_ms)
+        source = 'points = 500\nrate_per_s = 3000\nt0_ms = %d' % t0_ms
+        offline = gateway_config(tmp_path, platform.key_path, 'http://127.0.0.1:9/unreachable', data,
+                                 commit_interval_ms=50, ring_mb=3, synthetic=source)
+        offline = offline.rename(tmp_path / 'offline.toml')
+        writing = gateway_config(tmp_path, platform.key_path, platform.url, data, commit_interval_ms=50, ring_mb=3,
+                                 synthetic=source)
         report = tmp_path / 'durable.txt'
         rnd = random.Random(20261201)
         reported = -1
         for i in range(cuts):
-            gw = GatewayProcess(tmp_path, writing, '--report-durable', str(report), env=env)
+            gw = GatewayProcess(tmp_path, offline if i < cuts * 3 // 4 else writing, '--report-durable', str(report),
+                                env=env)
             if gw.started_durable < reported:
                 problems.append('cut %d: durable up to %d at start, %d was reported durable'
                                 % (i, gw.started_durable, reported))
-            time.sleep(rnd.uniform(0, 0.4))
+            time.sleep(rnd.uniform(0, 0.6))
             gw.stop(signal.SIGKILL)
             lazy.cut()
             reported = max([int(x) for x in report.read_text().split()] or [-1])
         if reported < 1000:
             problems.append('the gateway never got going (%d reported durable)' % reported)
-        drain = gateway_config(tmp_path, platform.key_path, platform.url, data)
+        drain = gateway_config(tmp_path, platform.key_path, platform.url, data, ring_mb=3)
         gw = GatewayProcess(tmp_path, drain, env=env)
         durable = gw.started_durable
         if durable < reported:
             problems.append('durable up to %d after the cuts, %d was reported durable' % (durable, reported))
         row = platform.wait_ack(durable)
+        thinned = gw.wait_status(lambda s: True)['counters'].get('thinned', 0)
         gw.stop()
-        if (row['ack'], row['conflicts'], row['declared_lost'], row['missing']) != (durable, 0, 0, 0):
+        if (row['ack'], row['conflicts'], row['missing']) != (durable, 0, 0) or \
+                set(row['declared_lost_by_cause']) - {'thinned'}:
             problems.append('platform: %r' % row)
+        if env is None and not thinned:
+            problems.append('the ring never thinned: the test did not exercise thinning\'s rename')
         meters = SyntheticMeters(points=500, t0_ms=t0_ms, rate_per_s=3000)
         for seq, code, ts_ms, mantissa, exp, flags in platform.records():
             c, t, v, e, f, _ = meters.reading(seq)
