@@ -44,57 +44,48 @@ from firmware.lib.ring import RingLog  # noqa: E402
 COMMIT_EVERY = 10_000
 
 
-def append_rate(workdir: Path, n: int) -> dict:
+def _payloads(n: int) -> list[bytes]:
     meters = SyntheticMeters(points=500, t0_ms=1_795_000_000_000, step_ms=120)
-    payloads = [meters.reading(k).pack() for k in range(n)]
-    ring_dir = workdir / 'append'
+    return [meters.reading(k).pack() for k in range(n)]
+
+
+def _ring_and_floor(workdir: Path, name: str, payloads: list[bytes], group: int) -> tuple[float, float]:
+    """Seconds to log payloads committing every `group`, and to write the same record
+    bytes with the same fsyncs to a bare file."""
+    ring_dir = workdir / name
     ring_dir.mkdir()
     log = RingLog(str(ring_dir), segment_size=16 << 20, segment_count=64)
     t = time.perf_counter()
     for i, p in enumerate(payloads):
         log.append(p)
-        if i % COMMIT_EVERY == COMMIT_EVERY - 1:
+        if i % group == group - 1:
             log.commit()
     log.commit()
     ring_s = time.perf_counter() - t
     log.close()
     records = [segment.pack_record(i, p) for i, p in enumerate(payloads)]
     t = time.perf_counter()
-    with open(workdir / 'floor.bin', 'wb') as f:
-        for i in range(0, n, COMMIT_EVERY):
-            f.write(b''.join(records[i:i + COMMIT_EVERY]))
+    with open(workdir / (name + '.floor'), 'wb') as f:
+        for i in range(0, len(records), group):
+            f.write(b''.join(records[i:i + group]))
             f.flush()
             os.fsync(f.fileno())
-    floor_s = time.perf_counter() - t
+    return ring_s, time.perf_counter() - t
+
+
+def append_rate(workdir: Path, n: int) -> dict:
+    payloads = _payloads(n)
+    ring_s, floor_s = _ring_and_floor(workdir, 'append', payloads, COMMIT_EVERY)
     return {'readings': n, 'payload_bytes_avg': sum(map(len, payloads)) / n,
             'ring_records_per_s': n / ring_s, 'floor_records_per_s': n / floor_s,
             'ratio_to_floor': (n / ring_s) / (n / floor_s)}
 
 
 def commit_tradeoff(workdir: Path, n: int) -> list[dict]:
-    meters = SyntheticMeters(points=500, t0_ms=1_795_000_000_000, step_ms=120)
-    payloads = [meters.reading(k).pack() for k in range(n)]
+    payloads = _payloads(n)
     out = []
     for group in (1, 10, 100, 1000):
-        ring_dir = workdir / ('commit-%d' % group)
-        ring_dir.mkdir()
-        log = RingLog(str(ring_dir), segment_size=16 << 20, segment_count=64)
-        t = time.perf_counter()
-        for i, p in enumerate(payloads):
-            log.append(p)
-            if i % group == group - 1:
-                log.commit()
-        log.commit()
-        ring_s = time.perf_counter() - t
-        log.close()
-        records = [segment.pack_record(i, p) for i, p in enumerate(payloads)]
-        t = time.perf_counter()
-        with open(workdir / ('floor-%d.bin' % group), 'wb') as f:
-            for i in range(0, n, group):
-                f.write(b''.join(records[i:i + group]))
-                f.flush()
-                os.fsync(f.fileno())
-        floor_s = time.perf_counter() - t
+        ring_s, floor_s = _ring_and_floor(workdir, 'commit-%d' % group, payloads, group)
         out.append({'readings_per_commit': group, 'commit_interval_ms_at_1000_per_s': group,
                     'readings_per_s': n / ring_s, 'floor_readings_per_s': n / floor_s,
                     'busy_share_at_1000_per_s': 1000 * ring_s / n})

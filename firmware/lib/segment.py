@@ -107,12 +107,18 @@ def _valid_at(data, offset, min_seq, max_seq):
 
 def scan(data, offset, min_seq, max_seq=OPEN):
     """Yield (seq, payload, end offset) of the valid records in data from offset on;
-    sequence numbers must increase from min_seq on and stay at or below max_seq."""
-    while True:
-        end = _valid_at(data, offset, min_seq, max_seq)
-        if end < 0:
+    sequence numbers must increase from min_seq on and stay at or below max_seq.
+    (The checks of _valid_at, inline: this loop is recovery's and every reader's.)"""
+    n = len(data)
+    while offset + RECORD_OVERHEAD <= n:
+        length, seq = struct.unpack('>IQ', data[offset:offset + 12])
+        if length > MAX_PAYLOAD or seq < min_seq or seq > max_seq:
             return
-        seq = struct.unpack('>Q', data[offset + 4:offset + 12])[0]
+        end = offset + 12 + length + 4
+        if end > n:
+            return
+        if struct.unpack('>I', data[end - 4:end])[0] != _crc(data[offset:end - 4]):
+            return
         yield seq, data[offset + 12:end - 4], end
         offset = end
         min_seq = seq + 1
@@ -250,9 +256,18 @@ class Segment:
         tail = HEADER_SIZE
         after = first_seq
         damage = []
-        for seq, _, end in scan_all(data, HEADER_SIZE, first_seq, OPEN, damage):
-            tail = end
-            after = seq + 1
+        while True:                      # scan_all's loop, without a generator per record on this path
+            for seq, _, end in scan(data, tail, after):
+                tail = end
+                after = seq + 1
+            if is_blank(data, tail):
+                break
+            at = resync(data, tail, after)
+            if at < 0:
+                damage.append((tail, len(data), after, None))
+                break
+            damage.append((tail, at, after, struct.unpack('>Q', data[at + 4:at + 12])[0] - 1))
+            tail = at
         next_seq = max(after, min_next_seq)
         torn = bool(damage) and damage[-1][3] is None   # the stretch's bytes are read before the zero-fill below
         if torn:
