@@ -12,6 +12,7 @@ import time
 
 from firmware.clock import clock_for
 from firmware.config import GatewayConfigError, load
+from firmware.sources.config import owner_of
 from firmware.ports import PortError
 
 ERRORS = (GatewayConfigError, PortError)
@@ -155,6 +156,10 @@ def cmd_enter(args: argparse.Namespace) -> int:
         raise GatewayConfigError('manual entry is not enabled: add [manual] enabled = true to %s' % args.config)
     doc = {'code': args.code, 'value': args.value, 'unit': args.unit, 'from': args.period_from,
            'to': args.period_to, 'evidence': args.evidence, 'operator': args.operator}
+    place = owner_of(cfg.sources, int(args.code)) if args.code.isdigit() else None
+    if place is not None:
+        raise GatewayConfigError('entry refused: code %s is read by %s: a code identifies one monitoring point '
+                                 '(seed 001 §7.2); enter it under its own code' % (args.code, place))
     try:
         journal = submit(cfg.data_dir, doc, int(cfg.utc_offset_h * 3600))
     except EntryError as e:

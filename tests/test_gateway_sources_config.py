@@ -91,6 +91,38 @@ def test_mistakes_name_the_setting(path, value, message):
         parse(_changed(path, value))
 
 
+@pytest.mark.parametrize('where, place', [
+    ('point', 'point[1] (meter m1 on bus b1)'),
+    ('opcua', 'point[1] (meter m1 on bus b1)'),
+    ('hj212', 'point[1] (meter m1 on bus b1)'),
+])
+def test_one_code_is_read_by_one_place_only(where, place):
+    """Issue 13, item 1: two places with one code interleave two meters' values under it."""
+    doc = copy.deepcopy(DOC)
+    taken = doc['point'][0]['code']
+    if where == 'point':
+        doc['point'].append({'meter': 'm2', 'code': taken, 'unit': 'MWh', 'register': {'address': 8, 'type': 'u32'}})
+        message = 'point[3]: code %s is already read by %s' % (taken, place)
+    elif where == 'opcua':
+        doc['opcua'] = [{'url': 'opc.tcp://127.0.0.1:4840/', 'node': [{'node': 'ns=2;s=Feed', 'code': taken,
+                                                                        'unit': 'MWh'}]}]
+        message = 'opcua[1].node[1]: code %s is already read by %s' % (taken, place)
+    else:
+        doc['hj212'][0]['map'].append({'cn': '2051', 'pollutant': 'a21026', 'field': 'Avg', 'code': taken,
+                                       'unit': 'MWh'})
+        message = 'hj212[1].map[2]: code %s is already read by %s' % (taken, place)
+    with pytest.raises(GatewayConfigError, match=re.escape(message)):
+        parse(doc)
+
+
+def test_one_hj212_quantity_is_mapped_once():
+    doc = copy.deepcopy(DOC)
+    doc['hj212'][0]['map'].append(dict(doc['hj212'][0]['map'][0], code='080100212002'))
+    with pytest.raises(GatewayConfigError, match=re.escape('hj212[1].map[2]: cn 2061 pollutant a21026 field Avg '
+                                                           'is already mapped, to code 080100212001')):
+        parse(doc)
+
+
 def test_meter_without_points_and_mixing_synthetic(tmp_path):
     doc = copy.deepcopy(DOC)
     doc['point'] = doc['point'][1:]

@@ -27,7 +27,8 @@ class Acquisition:
         self.gateway = gateway
         self.clock = clock
         self.buses = [BusRunner(b, gateway, clock, self.intake) for b in sources.buses]
-        self.mqtt = [MqttSource(m, gateway, os.path.join(gateway.cfg.data_dir, 'mqtt-refused')) for m in sources.mqtt]
+        self.mqtt = [MqttSource(m, gateway, os.path.join(gateway.cfg.data_dir, 'mqtt-refused'), sources.owners)
+                     for m in sources.mqtt]
         self.hj212 = [Hj212Listener(h, gateway, utc_offset_s) for h in sources.hj212]
         self.opcua = []
         if sources.opcua:

@@ -85,6 +85,7 @@ class Sources:
     hj212: list = field(default_factory=list)
     manual: bool = False
     board: dict | None = None
+    owners: dict = field(default_factory=dict)         # code (int) -> the configured place that reads it
 
     def empty(self) -> bool:
         return not (self.buses or self.mqtt or self.opcua or self.hj212 or self.manual)
@@ -285,10 +286,26 @@ def _hj212(doc: dict, where: str, tables) -> Hj212Config:
         cn = m.get('cn')
         if cn not in ('2011', '2051', '2061', '2031'):
             fail(w, 'cn must be 2011 (real time), 2051 (minute), 2061 (hour) or 2031 (day)')
-        mapping[(cn, text(m, 'pollutant', w), text(m, 'field', w))] = _code_unit(m, w, tables)
+        key = (cn, text(m, 'pollutant', w), text(m, 'field', w))
+        if key in mapping:
+            fail(w, 'cn %s pollutant %s field %s is already mapped, to code %012d' % (*key, mapping[key][0]))
+        mapping[key] = _code_unit(m, w, tables)
     if not mapping:
         fail(where, 'at least one [[hj212.map]] is required')
     return Hj212Config(host, int(port), text(doc, 'password', where, required=False), stations, mapping)
+
+
+def _own(owners: dict, code: int, place: str, where: str) -> None:
+    """One code, one monitoring point (seed 001 §7.2): refuse a second place reading it."""
+    if code in owners:
+        fail(where, 'code %012d is already read by %s: a code identifies one monitoring point (seed 001 §7.2); '
+                    'give each its own code' % (code, owners[code]))
+    owners[code] = place
+
+
+def owner_of(sources: Sources | None, code: int) -> str | None:
+    """The configured place that reads code, or None."""
+    return None if sources is None else sources.owners.get(int(code))
 
 
 def parse(doc: dict, gateway_id: str, tables=None, utc_offset_s: int = 8 * 3600) -> Sources:
@@ -317,7 +334,6 @@ def parse(doc: dict, gateway_id: str, tables=None, utc_offset_s: int = 8 * 3600)
         bus.meters[name] = _meter(m, where, bus)
         bus.points[name] = []
         owner[name] = bus
-    keys: set = set()
     for i, p in enumerate(doc.get('point', [])):
         where = 'point[%d]' % (i + 1)
         if not isinstance(p, dict):
@@ -326,9 +342,7 @@ def parse(doc: dict, gateway_id: str, tables=None, utc_offset_s: int = 8 * 3600)
         if bus is None:
             fail(where, 'meter %r is not a configured [[meter]]' % p.get('meter'))
         point = _point(p, where, p['meter'], bus, tables)
-        if point.key in keys:
-            fail(where, 'code %012d is already read from meter %s' % (point.code, p['meter']))
-        keys.add(point.key)
+        _own(out.owners, point.code, '%s (meter %s on bus %s)' % (where, p['meter'], bus.name), where)
         bus.points[p['meter']].append(point)
     for bus in out.buses:
         for name, points in bus.points.items():
@@ -336,7 +350,15 @@ def parse(doc: dict, gateway_id: str, tables=None, utc_offset_s: int = 8 * 3600)
                 fail('meter %s' % name, 'has no [[point]]')
     out.mqtt = [_mqtt(m, 'mqtt[%d]' % (i + 1), gateway_id) for i, m in enumerate(doc.get('mqtt', []))]
     out.opcua = [_opcua(o, 'opcua[%d]' % (i + 1), tables) for i, o in enumerate(doc.get('opcua', []))]
+    for i, o in enumerate(out.opcua):
+        for j, n in enumerate(o.nodes):
+            where = 'opcua[%d].node[%d]' % (i + 1, j + 1)
+            _own(out.owners, n.code, '%s (node %s)' % (where, n.node), where)
     out.hj212 = [_hj212(h, 'hj212[%d]' % (i + 1), tables) for i, h in enumerate(doc.get('hj212', []))]
+    for i, h in enumerate(out.hj212):
+        for j, (key, (code, _)) in enumerate(h.mapping.items()):
+            where = 'hj212[%d].map[%d]' % (i + 1, j + 1)
+            _own(out.owners, code, '%s (%s %s-%s)' % (where, *key), where)
     manual = doc.get('manual', {})
     check_keys(manual, {'enabled'}, 'manual')
     out.manual = bool(manual.get('enabled', False))

@@ -18,10 +18,13 @@ log = logging.getLogger('tanji.mqtt')
 
 
 class MqttSource:
-    def __init__(self, cfg, sink, quarantine_dir: str) -> None:
+    def __init__(self, cfg, sink, quarantine_dir: str, owners: dict | None = None) -> None:
+        """owners: code -> the configured place of this gateway that reads it (a message
+        carrying one of those codes is refused)."""
         self.cfg = cfg
         self.sink = sink
         self.quarantine_dir = quarantine_dir
+        self.owners = owners or {}
         self.stats = {'messages': 0, 'readings': 0, 'refused': 0, 'connects': 0}
         self.connected = asyncio.Event()
         self._packet_id = 0
@@ -85,6 +88,11 @@ class MqttSource:
         self.stats['messages'] += 1
         try:
             readings = mqtt.readings(payload)
+            for r in readings:
+                place = self.owners.get(int(r.code))
+                if place is not None:
+                    raise mqtt.PayloadError('code %012d is read by %s of this gateway: a code identifies one '
+                                            'monitoring point (seed 001 §7.2)' % (int(r.code), place))
         except mqtt.PayloadError as e:
             self.stats['refused'] += 1
             log.warning('ALARM mqtt: message on %s refused: %s (kept in %s)', topic, e, self.quarantine_dir)

@@ -1,0 +1,96 @@
+"""A field engineer's ordinary mistakes (issue 13), each reproduced with real processes:
+the mistake is refused before it can corrupt data, or shown, with the names a person
+needs to put it right."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from firmware.drivers import mqtt
+from gateway_process import GatewayProcess, ModbusRig, Platform, energy_codes, gateway_config
+from server_process import tanji
+
+
+def test_two_points_with_one_code_are_refused_with_both_places_named(tmp_path):
+    """Item 1: two meters' values were interleaved under one code (1000 MWh booked for 0.054)."""
+    platform = Platform(tmp_path, 'GW-FAULT')
+    try:
+        config = gateway_config(tmp_path, platform.key_path, platform.url, tmp_path / 'data', modbus_port=1502,
+                                points=1)
+        code = energy_codes(1)[0]
+        config.write_text(config.read_text() + '''
+[[meter]]
+name = "m2"
+bus = "meters"
+unit_id = 2
+
+[[point]]
+meter = "m2"
+code = "%s"
+unit = "kWh"
+register = { address = 0, type = "u32", scale = "0.01" }
+''' % code)
+        r = tanji('gateway', 'run', '--config', str(config), check=False)
+        assert r.returncode == 2 and r.stderr.count('\n') == 1, r.stderr
+        assert 'point[2]: code %s is already read by point[1] (meter m1 on bus meters)' % code in r.stderr
+        assert not (tmp_path / 'data').exists() or not any((tmp_path / 'data').iterdir())
+
+        entry = tanji('gateway', 'enter', '--config', str(gateway_config(
+            tmp_path, platform.key_path, platform.url, tmp_path / 'data', modbus_port=1502, points=1)),
+            '--code', code, '--value', '12.5', '--unit', 'kWh', '--from', '2026-11-01', '--to', '2026-11-30',
+            '--evidence', 'INV-1', '--operator', 'li', check=False)
+        assert entry.returncode == 2, entry.stderr            # manual entry is not even enabled here
+        manual = gateway_config(tmp_path, platform.key_path, platform.url, tmp_path / 'data', modbus_port=1502,
+                                points=1)
+        manual.write_text(manual.read_text() + '\n[manual]\nenabled = true\n')
+        entry = tanji('gateway', 'enter', '--config', str(manual), '--code', code, '--value', '12.5', '--unit',
+                      'kWh', '--from', '2026-11-01', '--to', '2026-11-30', '--evidence', 'INV-1', '--operator',
+                      'li', check=False)
+        assert entry.returncode == 2 and 'code %s is read by point[1] (meter m1 on bus meters)' % code \
+            in entry.stderr, entry.stderr
+    finally:
+        platform.stop()
+
+
+def test_an_mqtt_message_with_a_code_a_meter_owns_is_refused_and_named(tmp_path, mosquitto):
+    """Item 1 at run time: MQTT payloads carry their codes, so a collector publishing a code
+    this gateway reads from a meter is refused when it arrives, not interleaved."""
+    rig = ModbusRig(tmp_path)
+    platform = Platform(tmp_path, 'GW-FAULT')
+    gw = None
+    try:
+        config = gateway_config(tmp_path, platform.key_path, platform.url, tmp_path / 'data', modbus_port=rig.port,
+                                points=1, every_s=1)
+        config.write_text(config.read_text() + '\n[[mqtt]]\nhost = "127.0.0.1"\nport = %d\ntopics = ["plant/#"]\n'
+                          % mosquitto.port)
+        gw = GatewayProcess(tmp_path, config)
+        gw.wait_log('subscribed to', timeout_s=30)
+        code = energy_codes(1)[0]
+        message = json.dumps({'readings': [{'code': code, 't': int(time.time() * 1000), 'v': '99999.99',
+                                            'unit': 'kWh'}]}).encode()
+        asyncio.run(_publish(mosquitto.port, 'plant/packing', message))
+        gw.wait_log('refused: code %s is read by point[1] (meter m1 on bus meters)' % code)
+        status = gw.wait_status(lambda s: any(x.get('refused') for x in s['sources'] if 'mqtt' in x))
+        assert [x for x in status['sources'] if 'mqtt' in x][0]['readings'] == 0
+        end = gw.wait_status(lambda s: s['durable_seq'] >= 3)['durable_seq']
+        platform.wait_ack(end)
+        values = [r[3] for r in platform.records() if r[1] == code]
+        assert values and 9999999 not in values                # only the meter's own values under its code
+    finally:
+        if gw is not None and gw.proc.poll() is None:
+            gw.stop()
+        platform.stop()
+        rig.stop()
+
+
+async def _publish(port: int, topic: str, payload: bytes) -> None:
+    reader, writer = await asyncio.open_connection('127.0.0.1', port)
+    writer.write(mqtt.connect('tanji-test-publisher', 30, clean=True))
+    writer.write(mqtt.publish(topic, payload, qos=1, packet_id=1))
+    await writer.drain()
+    parser = mqtt.Parser()
+    while not any(p.type == mqtt.PUBACK for p in parser.feed(await reader.read(4096))):
+        pass
+    writer.close()
