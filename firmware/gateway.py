@@ -27,6 +27,7 @@ from pathlib import Path
 import aiohttp
 
 from firmware.clock import JumpDetector, RealClock
+from firmware import identity
 from firmware.config import GatewayConfig
 from firmware.lib import outbox, thinning
 from firmware.lib import reading as reading_codec
@@ -52,6 +53,9 @@ class Gateway:
         self.clock = clock or RealClock()
         Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
         self.key = sm2.PrivateKey.load(Path(cfg.key).read_bytes())
+        note = identity.check(cfg.data_dir, cfg.id, self.key.public_key.fingerprint())
+        if note is not None:
+            log.info(note)
         self.state = StateFile(os.path.join(cfg.data_dir, 'state'))
         saved = self.state.data
         self.counters: dict[str, int] = dict(saved.get('counters', {}))

@@ -35,7 +35,7 @@ def enrol(conn: Connection, actor: str, gateway: str, key: str | bytes, enterpri
         raise StoreError(getattr(e, 'detail', str(e)))
     tokens.audit(conn, actor, 'gateway.enrol', gateway,
                 {'enterprise': enterprise, 'site': site, 'first_seq': first_seq,
-                 'key_fingerprint': hashlib.sha256(point).hexdigest()[:16]}, now_ms)
+                 'key_fingerprint': sm2.PublicKey(point).fingerprint()}, now_ms)
     return gw
 
 

@@ -96,11 +96,15 @@ def cmd_gateways_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    print('%-24s %-8s %12s %10s %8s %8s  %s' % ('gateway', 'state', 'ack', 'records', 'missing', 'sigfail', 'last frame'))
+    print('%-24s %-8s %12s %10s %8s %8s %9s  %s' % ('gateway', 'state', 'ack', 'records', 'missing', 'sigfail',
+                                                    'conflicts', 'last frame'))
     for r in rows:
-        print('%-24s %-8s %12d %10d %8d %8d  %s' % (r['gateway'], 'revoked' if r['revoked'] else 'active', r['ack'],
-                                                   r['records'], r['missing'], r['signature_failures'],
-                                                   r['last_frame_at'] or '-'))
+        print('%-24s %-8s %12d %10d %8d %8d %9d  %s' % (r['gateway'], 'revoked' if r['revoked'] else 'active',
+                                                        r['ack'], r['records'], r['missing'], r['signature_failures'],
+                                                        r['conflicts'], r['last_frame_at'] or '-'))
+    for r in rows:
+        for alarm in r['alarms']:
+            print('ALARM %s: %s' % (r['gateway'], alarm))
     return 0
 
 

@@ -203,6 +203,13 @@ class Ingest:
                         if result.error is None:
                             self.counters['frames'] += 1
                             self.counters['records'] += result.new_records
+                            if result.conflicts:
+                                self.counters['conflicts'] = self.counters.get('conflicts', 0) + result.conflicts
+                                log.warning('ALARM gateway %s sent different content for %d sequence numbers it had '
+                                            'already delivered (frame %d..%d, %s): it reuses sequence numbers (a '
+                                            'wiped data directory?); the values first received are kept',
+                                            item.frame.gateway_id, result.conflicts, item.frame.seq_first,
+                                            item.frame.seq_last, item.fingerprint.hex()[:16])
                         if not future.done():
                             future.set_result(result)
                     for event in self._listeners:

@@ -38,5 +38,16 @@ def gateway_json(c: Counted) -> dict[str, Any]:
         'declared_lost_by_cause': c.lost_by_cause, 'frames': g.frames, 'records': g.records,
         'last_frame_at': iso(g.last_frame_at), 'signature_failures': g.signature_failures,
         'last_signature_failure_at': iso(g.last_signature_failure_at),
-        'rejected_frames': g.rejected_frames, 'conflicts': g.conflicts,
+        'rejected_frames': g.rejected_frames, 'conflicts': g.conflicts, 'alarms': _alarms(c),
     }
+
+
+def _alarms(c: Counted) -> list[str]:
+    """What a person must look at for this gateway, one sentence each."""
+    out = []
+    if c.reused is not None:
+        r = c.reused
+        out.append('sequence numbers reused: %d stored numbers in %d..%d came again with different content (last at '
+                   '%s); the values first received are kept; check the gateway\'s data directory (wiped, or shared '
+                   'with another gateway?)' % (r.count, r.first, r.last, iso(r.last_at)))
+    return out

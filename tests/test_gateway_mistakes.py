@@ -94,3 +94,64 @@ async def _publish(port: int, topic: str, payload: bytes) -> None:
     while not any(p.type == mqtt.PUBACK for p in parser.feed(await reader.read(4096))):
         pass
     writer.close()
+
+
+def test_a_data_directory_serves_one_gateway_with_one_key(tmp_path):
+    """Item 2: a data directory started under another gateway id or another key is refused
+    before anything in it is touched."""
+    from shared.codec import sm2
+    platform = Platform(tmp_path, 'GW-FAULT')
+    try:
+        data = tmp_path / 'data'
+        config = gateway_config(tmp_path, platform.key_path, platform.url, data,
+                                synthetic='points = 5\nrate_per_s = 10\nt0_ms = %d' % (int(time.time() * 1000)))
+        gw = GatewayProcess(tmp_path, config)
+        gw.wait_status(lambda s: s['durable_seq'] > 3)
+        gw.stop()
+        fingerprint = sm2.PrivateKey.load(platform.key_path.read_bytes()).public_key.fingerprint()
+        assert json.loads((data / 'identity.json').read_text())['key'] == fingerprint
+        before = sorted((p.name, p.stat().st_size) for p in data.iterdir())
+
+        other = tmp_path / 'other.toml'
+        other.write_text(config.read_text().replace('id = "GW-FAULT"', 'id = "GW-OTHER"'))
+        r = tanji('gateway', 'run', '--config', str(other), check=False)
+        assert r.returncode == 2 and 'belongs to gateway GW-FAULT, not GW-OTHER' in r.stderr, r.stderr
+
+        new_key = tmp_path / 'new.key'
+        new_key.write_text(sm2.PrivateKey.generate().to_pem())
+        rekeyed = tmp_path / 'rekeyed.toml'
+        rekeyed.write_text(config.read_text().replace(str(platform.key_path), str(new_key)))
+        r = tanji('gateway', 'run', '--config', str(rekeyed), check=False)
+        assert r.returncode == 2 and 'with the key %s, but gateway.key is the key' % fingerprint in r.stderr, r.stderr
+        assert sorted((p.name, p.stat().st_size) for p in data.iterdir()) == before    # nothing touched
+    finally:
+        platform.stop()
+
+
+def test_a_reinstalled_gateway_reusing_sequence_numbers_raises_an_alarm_at_the_centre(tmp_path):
+    """Item 2: a gateway reinstalled with a wiped data directory started again at 0; the
+    centre counted conflicts and nobody was told."""
+    import shutil
+    platform = Platform(tmp_path, 'GW-FAULT')
+    try:
+        data = tmp_path / 'data'
+        first = gateway_config(tmp_path, platform.key_path, platform.url, data,
+                               synthetic='points = 5\nrate_per_s = 20\nt0_ms = %d' % (int(time.time() * 1000) - 60_000))
+        gw = GatewayProcess(tmp_path, first)
+        platform.wait_ack(31)
+        gw.stop()
+        shutil.rmtree(data)                                       # the reinstall
+        second = gateway_config(tmp_path, platform.key_path, platform.url, data,
+                                synthetic='points = 5\nrate_per_s = 20\nt0_ms = %d' % (int(time.time() * 1000)))
+        gw = GatewayProcess(tmp_path, second)
+        deadline = time.monotonic() + 60
+        while platform.gateway_row()['conflicts'] == 0 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        gw.stop()
+        row = platform.gateway_row()
+        assert row['conflicts'] > 0 and row['alarms'][0].startswith('sequence numbers reused:'), row
+        listing = tanji('server', 'gateways', 'list', '--db', platform.server.db).stdout
+        assert 'ALARM GW-FAULT: sequence numbers reused' in listing, listing
+        assert 'ALARM gateway GW-FAULT sent different content' in (tmp_path / 'server.log').read_text()
+    finally:
+        platform.stop()

@@ -99,20 +99,32 @@ def lost_by_cause(conn: Connection) -> dict[int, dict[str, int]]:
     return out
 
 
+class Reused(NamedTuple):
+    """Stored sequence numbers a gateway sent again with different content."""
+    count: int
+    first: int
+    last: int
+    last_at: int
+
+
 class Counted(NamedTuple):
     """A gateway with its range counts: numbers received beyond the first gap, numbers
-    declared lost, and those by cause."""
+    declared lost, and those by cause; and its reused numbers, if any."""
     gateway: Gateway
     beyond_gap: int
     declared_lost: int
     lost_by_cause: dict[str, int]
+    reused: Reused | None = None
 
 
 def counted(conn: Connection, name: str | None = None) -> list[Counted]:
-    """Every gateway (or the one named) with its range counts."""
+    """Every gateway (or the one named) with its range counts and reused numbers."""
     found = list_gateways(conn) if name is None else [g for g in [get_gateway(conn, name)] if g is not None]
     pending, lost, causes = pending_counts(conn), lost_counts(conn), lost_by_cause(conn)
-    return [Counted(g, pending.get(g.id, 0), lost.get(g.id, 0), causes.get(g.id, {})) for g in found]
+    reused = {r.gw: Reused(r.n, r.lo, r.hi, r.last_at) for r in conn.query(
+        'SELECT gw, count(*) AS n, min(seq) AS lo, max(seq) AS hi, max(at) AS last_at FROM conflicts GROUP BY gw')}
+    return [Counted(g, pending.get(g.id, 0), lost.get(g.id, 0), causes.get(g.id, {}), reused.get(g.id))
+            for g in found]
 
 
 def note_signature_failure(conn: Connection, gateway_id: int, now_ms: int) -> None:

@@ -155,6 +155,11 @@ class PublicKey:
     def to_hex(self):
         return binascii.hexlify(self.point).decode()
 
+    def fingerprint(self):
+        """A short name of the key for people and records: the first 16 bytes of the SM3
+        of its point, in hex (32 digits)."""
+        return binascii.hexlify(sm3.sm3(self.point)[:16]).decode()
+
     def __eq__(self, other):
         return isinstance(other, PublicKey) and other.point == self.point
 
