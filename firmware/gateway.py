@@ -38,7 +38,7 @@ from shared.aio import cancel_and_wait, wait_for
 from shared.codec import sm2
 from shared.delivery import machine as delivery
 from shared.delivery.backoff import Backoff
-from shared.delivery.http import post_frame
+from shared.delivery.http import ask_position, post_frame
 
 log = logging.getLogger('tanji.gateway')
 
@@ -318,7 +318,45 @@ class Gateway:
                 d.send_now()
                 self._new_data[name].set()
 
+    async def find_position(self, timeout_s: float = 5.0) -> None:
+        """A data directory with no log and no state is a new gateway or a reinstalled one;
+        only the centres know which.  Ask each (a signed question) how far this gateway's
+        sequence numbers go there, and continue after the highest, so no number is used
+        twice; a centre that holds fewer is told the rest were lost with the old log."""
+        if self.state.existed or self.ring.durable_seq >= 0 or self.ring.next_seq > 0:
+            return
+        answers: dict[str, dict] = {}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
+            for name, url in self.urls.items():
+                pos = await ask_position(session, url, self.cfg.id, self.key.sign, int(self.clock.now() * 1000))
+                if pos is not None:
+                    answers[name] = pos
+        if not answers:
+            if self.urls:
+                log.warning('ALARM a new data directory and no centre answered where gateway %s\'s sequence '
+                            'numbers stand: numbering starts at 0; if this gateway delivered before, the centres '
+                            'will report reused numbers: stop it and start it again when a centre can be reached',
+                            self.cfg.id)
+            return
+        top = max(a['last_seq'] for a in answers.values())
+        if top < 0:
+            log.info('gateway %s is new: no centre holds any of its readings', self.cfg.id)
+            return
+        self.ring.start_at(top + 1)
+        for name, d in self.deliveries.items():
+            d.cursor = answers[name]['ack'] if name in answers else -1
+        lowest = min(d.cursor for d in self.deliveries.values())
+        if lowest < top:
+            self.ring.declared.append((lowest + 1, top, 'wiped'))
+        self._update_floor()
+        self.save_state()
+        log.warning('ALARM a new data directory for gateway %s, but %s hold its sequence numbers up to %d (a '
+                    'reinstall?): numbering continues at %d; readings a centre had not yet received from the old '
+                    'log are declared lost (wiped)', self.cfg.id,
+                    ', '.join('%s (ack %d)' % (n, a['ack']) for n, a in sorted(answers.items())), top, top + 1)
+
     async def start(self) -> None:
+        await self.find_position()
         self._tasks = [asyncio.create_task(self._commit_loop(), name='tanji-commit'),
                        asyncio.create_task(self._state_loop(), name='tanji-state'),
                        asyncio.create_task(self._clock_loop(), name='tanji-clock')]

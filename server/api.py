@@ -34,6 +34,20 @@ async def post_frame(request: web.Request) -> web.Response:
     return json_response({'ack': ack})
 
 
+async def get_position(request: web.Request) -> web.Response:
+    """A gateway that lost its log asks how far its sequence numbers go (docs/protocol.md §7)."""
+    q = request.query
+    gateway = q.get('gateway', '')
+    try:
+        t_ms = int(q.get('t', ''))
+        sig = bytes.fromhex(q.get('sig', ''))
+    except ValueError:
+        raise BadQuery('give gateway, t (Unix ms) and sig (128 hex digits: SM2 r||s over the question)')
+    if not gateway or len(gateway) > 64 or len(sig) != 64:
+        raise BadQuery('give gateway, t (Unix ms) and sig (128 hex digits: SM2 r||s over the question)')
+    return json_response(await server_of(request).ingest.position(gateway, t_ms, sig))
+
+
 async def health(request: web.Request) -> web.Response:
     srv = server_of(request)
     return json_response({'status': 'ok', 'database': srv.db.url.describe(),
@@ -259,6 +273,7 @@ async def get_audit(request: web.Request) -> web.Response:
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post('/api/v1/frames', post_frame)
+    router.add_get('/api/v1/frames/position', get_position)
     router.add_get('/api/v1/health', health)
     router.add_get('/api/v1/records', get_records)
     router.add_get('/api/v1/records/{gateway}/{seq}/proof', get_record_proof)

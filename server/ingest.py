@@ -21,6 +21,7 @@ from server.store import frames, gateways
 from server.config import ServerConfig
 from server.dbthreads import DatabaseThreads
 from shared.aio import cancel_and_wait
+from shared.delivery.exchange import position_message
 from shared.codec import frame as framing
 from shared.codec import sm2
 
@@ -130,6 +131,29 @@ class Ingest:
                            % ((newest - now_ms) // 1000, self.config.max_future_s))
         if oldest < now_ms - self.config.max_age_days * 86_400_000:
             raise Rejected('time_range', 'record older than the centre accepts (%d days)' % self.config.max_age_days)
+
+    async def position(self, gateway_id: str, t_ms: int, sig: bytes) -> dict:
+        """How far an enrolled gateway's sequence numbers go here ({'ack', 'last_seq'}), for a
+        gateway that lost its log: asked with a signature over who and when (docs/protocol.md
+        §7).  The cheap checks (time, enrolment) come before the signature's."""
+        now_ms = int(self.wall_clock() * 1000)
+        if abs(t_ms - now_ms) > self.config.max_future_s * 1000:
+            raise Rejected('time_range', 'the question is stamped %d s from the centre clock (limit %d s)'
+                           % ((t_ms - now_ms) // 1000, self.config.max_future_s))
+        gateway = await self.keys.get(gateway_id)
+        if gateway is None:
+            raise Rejected('unknown_gateway', 'no gateway %s is enrolled at this centre' % gateway_id)
+        if gateway.revoked:
+            raise Rejected('revoked_gateway', 'gateway %s was revoked' % gateway_id)
+        message = position_message(gateway_id, t_ms)
+        if self._verifier is None:
+            valid = gateway.key.verify(message, sig)
+        else:
+            valid = await asyncio.get_running_loop().run_in_executor(self._verifier, gateway.key.verify, message, sig)
+        if not valid:
+            raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s' % gateway_id)
+        row = await self.db.read(gateways.get_gateway, gateway_id)
+        return {'gateway': gateway_id, 'ack': row.ack, 'last_seq': row.last_seq}
 
     async def accept(self, raw: bytes) -> int:
         """Store one frame and return the gateway's ack, or raise Rejected."""

@@ -64,6 +64,16 @@ def document() -> dict:
                 'Upload one signed frame (docs/protocol.md §7)', None, frame_responses,
                 requestBody={'required': True, 'content': {'application/x-msgpack': {
                     'schema': {'type': 'string', 'format': 'binary'}}}})},
+            '/api/v1/frames/position': {'get': _op(
+                'How far a gateway\'s sequence numbers go here, for a gateway that lost its log; signed by the '
+                'gateway (docs/protocol.md §7)', None,
+                dict(ok('position', {'type': 'object', 'properties': {
+                    'gateway': {'type': 'string'}, 'ack': {'type': 'integer'}, 'last_seq': {'type': 'integer'}}}),
+                     **{k: v for k, v in frame_responses.items() if k != '200'}),
+                parameters=[_param('gateway', 'query', 'gateway id', True),
+                            _param('t', 'query', 'the time of the question, Unix ms', True),
+                            _param('sig', 'query', 'SM2 r||s (hex) over "tanji-position\\n<gateway>\\n<t>"',
+                                   True)])},
             '/api/v1/health': {'get': _op('Liveness and ingest counters', None, ok('up', {'type': 'object'}))},
             '/api/v1/openapi.json': {'get': _op('This document', None, ok('OpenAPI', {'type': 'object'}))},
             '/api/v1/records': {'get': _op(

@@ -128,22 +128,41 @@ def test_a_data_directory_serves_one_gateway_with_one_key(tmp_path):
         platform.stop()
 
 
-def test_a_reinstalled_gateway_reusing_sequence_numbers_raises_an_alarm_at_the_centre(tmp_path):
+def test_a_reinstalled_gateway_continues_after_the_numbers_its_centre_holds(tmp_path):
     """Item 2: a gateway reinstalled with a wiped data directory started again at 0; the
-    centre counted conflicts and nobody was told."""
+    centre kept the old values, counted the resends as conflicts, and nobody was told.
+    Now it asks the centre where its numbers stand and continues after them; when it
+    cannot ask, it says so, and a centre that receives new content for stored numbers
+    raises an alarm in its log, its API and its CLI."""
     import shutil
+    from server_process import ServerProcess
     platform = Platform(tmp_path, 'GW-FAULT')
     try:
         data = tmp_path / 'data'
-        first = gateway_config(tmp_path, platform.key_path, platform.url, data,
-                               synthetic='points = 5\nrate_per_s = 20\nt0_ms = %d' % (int(time.time() * 1000) - 60_000))
-        gw = GatewayProcess(tmp_path, first)
+
+        def life(n: int):
+            t0 = int(time.time() * 1000) - 60_000 + n
+            return gateway_config(tmp_path, platform.key_path, platform.url, data,
+                                  synthetic='points = 5\nrate_per_s = 20\nt0_ms = %d' % t0)
+        gw = GatewayProcess(tmp_path, life(1))
         platform.wait_ack(31)
         gw.stop()
+        held = platform.gateway_row()['last_seq']
         shutil.rmtree(data)                                       # the reinstall
-        second = gateway_config(tmp_path, platform.key_path, platform.url, data,
-                                synthetic='points = 5\nrate_per_s = 20\nt0_ms = %d' % (int(time.time() * 1000)))
-        gw = GatewayProcess(tmp_path, second)
+        gw = GatewayProcess(tmp_path, life(2))
+        assert gw.started_durable == held                    # numbering goes on after what the centre holds
+        gw.wait_log('numbering continues at %d' % (held + 1))
+        end = gw.wait_status(lambda s: s['durable_seq'] > held + 20)['durable_seq']
+        row = platform.wait_ack(end)
+        gw.stop()
+        assert (row['conflicts'], row['missing'], row['declared_lost'], row['alarms']) == (0, 0, 0, []), row
+
+        port = platform.server.port
+        platform.server.stop()                                    # reinstalled while the centre is away
+        shutil.rmtree(data)
+        gw = GatewayProcess(tmp_path, life(3))
+        gw.wait_log('no centre answered where gateway GW-FAULT\'s sequence numbers stand')
+        platform.server = ServerProcess(tmp_path, port=port, db=platform.server.db)
         deadline = time.monotonic() + 60
         while platform.gateway_row()['conflicts'] == 0 and time.monotonic() < deadline:
             time.sleep(0.3)

@@ -261,3 +261,27 @@ async def test_declared_losses_are_kept_with_their_causes(harness):
     assert await harness.post_frame(more) == (200, {'ack': 17})
     _, g = await harness.get('/api/v1/gateways/gw-a')
     assert g['declared_lost'] == 9 and g['declared_lost_by_cause'] == {'dropped': 5, 'corrupt': 4}
+
+
+async def test_a_gateway_asks_its_position_with_a_signed_question(harness):
+    """Issue 13, item 2: a reinstalled gateway learns how far its numbers go (docs/protocol.md §7.1)."""
+    import time as _time
+    from shared.delivery.exchange import position_message
+    gw = harness.gateways['gw-a']
+    assert await harness.post_frame(gw.frame(0, 10)) == (200, {'ack': 9})
+    assert await harness.post_frame(gw.frame(15, 5)) == (200, {'ack': 9})
+
+    async def ask(gateway, t_ms, sig):
+        async with harness.session.get(harness.url + '/api/v1/frames/position',
+                                       params={'gateway': gateway, 't': str(t_ms), 'sig': sig}) as r:
+            return r.status, await r.json()
+    now = int(_time.time() * 1000)
+    sig = gw.key.sign(position_message('gw-a', now)).hex()
+    assert await ask('gw-a', now, sig) == (200, {'gateway': 'gw-a', 'ack': 9, 'last_seq': 19})
+    assert (await ask('gw-b', now, sig))[1]['error'] == 'bad_signature'          # another gateway's question
+    assert (await ask('gw-a', now + 1, sig))[1]['error'] == 'bad_signature'      # the question changed
+    old = now - 3_600_000
+    assert (await ask('gw-a', old, gw.key.sign(position_message('gw-a', old)).hex()))[1]['error'] == 'time_range'
+    assert (await ask('gw-x', now, sig))[1]['error'] == 'unknown_gateway'
+    status, doc = await ask('gw-a', now, 'zz')
+    assert status == 400 and 'sig' in doc['detail']

@@ -292,6 +292,16 @@ class RingLog:
             self._roll()
         return self._head.append(payload)
 
+    def start_at(self, seq):
+        """Number a log that holds nothing yet from seq on (a reinstalled gateway continues
+        after the numbers its centres already hold)."""
+        if self.durable_seq >= 0 or self.pending() or len(self._segments) != 1 or self.next_seq > seq:
+            raise RingError('only an empty log can be renumbered, and only upwards')
+        slot = self._segments[0].slot
+        self._head.close()
+        self._segments = []
+        self._start_segment(slot, seq)
+
     def skip(self, count, cause):
         """Hand out count sequence numbers without records: readings lost before they
         could be logged (cause 'disk_full'), declared with that cause.  The owner keeps

@@ -46,7 +46,7 @@ TIME_UNITS = (60000, 1000, 100, 10, 1)
 BODY_KEYS = ('codes', 'cv', 'gw', 'recs', 'root', 's0', 't0', 'tu')
 OPTIONAL_KEYS = ('lost',)
 # why a gateway no longer holds readings it declares lost (docs/protocol.md §3)
-LOSS_CAUSES = ('dropped', 'thinned', 'corrupt', 'unframeable', 'disk_full')
+LOSS_CAUSES = ('dropped', 'thinned', 'corrupt', 'unframeable', 'disk_full', 'wiped')
 GATEWAY_ID_MAX = 64
 UNIT_MAX = 32
 DEFAULT_MAX_RECORDS = 100000

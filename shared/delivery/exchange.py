@@ -75,3 +75,14 @@ def classify(status, body, retry_after=None):
     if 400 <= status < 500:
         return Outcome(REFUSED, status, error=error, detail=detail)
     return Outcome(RETRY, status, error=error, detail=detail)
+
+
+def position_url(frames_url):
+    """Where a gateway asks a centre how far its sequence numbers go (docs/protocol.md §7)."""
+    return frames_url.rstrip('/') + '/position'
+
+
+def position_message(gateway_id, t_ms):
+    """The bytes a gateway signs to ask its position: who and when, so an answer cannot be
+    asked for by anyone else, nor a question replayed later."""
+    return ('tanji-position\n%s\n%d' % (gateway_id, t_ms)).encode()
