@@ -14,6 +14,7 @@ ERRORS: tuple = codec_cli.ERRORS
 def build_parser() -> argparse.ArgumentParser:
     global ERRORS
     parser = argparse.ArgumentParser(prog='tanji', description='Tanji carbon metering: gateway, server and test rigs')
+    parser.add_argument('--version', action='version', version='tanji %s' % _version())
     sub = parser.add_subparsers(dest='command', required=True)
     codec_cli.register(sub)
     for name in AREAS:
@@ -24,6 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
         area.register(sub)
         ERRORS = ERRORS + tuple(e for e in area.ERRORS if e not in ERRORS)
     return parser
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+        return version('tanji')
+    except PackageNotFoundError:
+        return 'unknown (not installed: run make setup)'
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -124,3 +124,8 @@ def test_codes_describe_and_list(tmp_path: Path) -> None:
     assert '08  水泥  Cement' in proc.stdout.decode()
     proc = tanji('codes', 'describe', '99-01-002-01-001', cwd=tmp_path)
     assert proc.returncode == 2 and b'unknown industry 99' in proc.stderr
+
+
+def test_version(tmp_path: Path) -> None:
+    r = tanji('--version', cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith(b'tanji ') and r.stdout.split()[1][:1].isdigit()

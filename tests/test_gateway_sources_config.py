@@ -50,6 +50,7 @@ def test_valid_configuration_with_board_port_names():
     assert isinstance(b1.meters['m1'], Dlt645Meter) and isinstance(b2.meters['m2'], ModbusDevice)
     point = b1.points['m1'][0]
     assert point.item == 0x00010000 and point.period_s == 60 and point.unit == 'MWh'
+    assert point.key == 'm1/080420101001'              # status and logs show the code with its leading zero
     assert b2.points['m2'][0].period_s == 3600
     assert cfg.sources.mqtt[0].client_id == 'tanji-GW-1' and cfg.sources.manual
 

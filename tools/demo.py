@@ -14,6 +14,7 @@ platform computes today's emissions from those signed readings (docs/accounting.
 """
 
 import asyncio
+import logging
 import socket
 import tempfile
 import time
@@ -30,6 +31,7 @@ from server import admin
 from server.app import make_app
 from server.config import Downstream, ServerConfig
 from server.db import Connection, DatabaseURL
+from shared.accounting.exact import present
 from shared.codec import codes, frame, sm2
 from tools import demo_rig
 
@@ -99,7 +101,8 @@ async def main_async() -> None:
             if minute == 30:
                 runners['city'] = await serve(centres['city'])
                 print('   -- city centre comes back --')
-            acks = ', '.join('%s %d' % (n, d.cursor) for n, d in gw.deliveries.items())
+            acks = ', '.join('%s %s' % (n, d.cursor if d.cursor >= 0 else 'nothing yet')
+                             for n, d in gw.deliveries.items())
             print('   minute %2d: %4d readings durable; acknowledged: %s' % (minute, gw.ring.durable_seq + 1, acks))
         source.cancel()
         gw.commit()
@@ -213,15 +216,24 @@ async def demo_accounting(http: aiohttp.ClientSession, base: str, auth: dict, db
     for src in result['sources']:
         factors = ', '.join('%s v%d' % (p['factor']['id'], p['factor']['version'])
                             for p in src['parameters'].values() if 'factor' in p)
+        unit = src['activity']['unit']
         print('   %-10s %14s %-8s -> %12s tCO2 ± %s t (k=2)   [%s]' % (
-            src['id'], src['activity']['value'], src['activity']['unit'], src['co2e_t'],
-            src['uncertainty']['U_t'], factors))
-    print('   total %s tCO2 (scope 1 %s, scope 2 %s)' % (result['totals']['total_net_t'],
-                                                      result['totals']['scope1_t'], result['totals']['scope2_net_t']))
+            src['id'], present(src['activity']['value'], unit), unit, present(src['co2e_t'], 'tCO2'),
+            present(src['uncertainty']['U_t'], 'tCO2'), factors))
+    totals = result['totals']
+    print('   total %s tCO2 (scope 1 %s, scope 2 %s)' % (present(totals['total_net_t'], 'tCO2'),
+                                                      present(totals['scope1_t'], 'tCO2'),
+                                                      present(totals['scope2_net_t'], 'tCO2')))
 
 
 def main() -> None:
+    # the narrative goes to the terminal; the components' own log lines (a garbled reply, a
+    # dropped HJ 212 message: the faults the demo injects) go to a file beside its data
+    log_path = Path(tempfile.gettempdir()) / 'tanji-demo.log'
+    logging.basicConfig(filename=log_path, level=logging.INFO,
+                        format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     asyncio.run(main_async())
+    print('The components\' log: %s' % log_path)
 
 
 if __name__ == '__main__':

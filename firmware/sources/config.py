@@ -224,7 +224,7 @@ def _point(doc: dict, where: str, meter_name: str, bus: BusConfig, tables) -> po
     max_per_hour = _decimal(doc, 'max_per_hour', where)
     low, high = _decimal(doc, 'low', where), _decimal(doc, 'high', where)
     meter_unit = text(doc, 'meter_unit', where, required=False)
-    point = polled.Point('%s/%s' % (meter_name, code), code, unit, _period(doc, where), item, low, high, digits,
+    point = polled.Point('%s/%012d' % (meter_name, code), code, unit, _period(doc, where), item, low, high, digits,
                          None if max_per_hour is None else max_per_hour[0] * 10.0 ** max_per_hour[1] / 3600.0,
                          meter_unit)
     try:

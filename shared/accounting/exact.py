@@ -179,3 +179,19 @@ def total(values):
     for v in values:
         out = out + v
     return out
+
+
+PRESENTATION_PLACES = {'fraction': 4, '%': 2}   # else 3: to the kg of a t, the kWh of an MWh
+
+
+def present(value, unit):
+    """Text for a person: value (Q or decimal text) rounded to its unit's sensible
+    precision, at presentation only; a value too small to show says so."""
+    q = value if isinstance(value, Q) else Q.of(value)
+    places = PRESENTATION_PLACES.get(unit, 3)
+    if unit.startswith('10^'):                     # 10^4 Nm3, 10^4 t: to the same resolution as Nm3, t
+        places += int(unit[3:].split()[0])
+    text = q.text(places)
+    if q and Q.of(text) == 0:
+        return '< %s' % Q(1, 10 ** places).text(places)
+    return text

@@ -332,3 +332,11 @@ def test_scenario_factors_do_not_change_the_shared_library():
     again = engine.evaluate(doc)
     assert first['factors_used'] == again['factors_used'] == {'ef/quicklime': 1}
     assert 'ef/quicklime' not in engine.factors.records
+
+
+def test_figures_are_rounded_only_for_people_to_their_units_precision():
+    from shared.accounting.exact import present
+    assert present('0.00105947251641', 'tCO2') == '0.001' and present('12.5', 't') == '12.500'
+    assert present('0.0000001', 'tCO2') == '< 0.001'           # not a misleading 0
+    assert present('0.0000430', '10^4 Nm3') == '0.0000430'     # to the Nm3's precision
+    assert present(Q.of('-3.14159'), 'tCO2') == '-3.142' and present('0.123456', 'fraction') == '0.1235'
