@@ -27,9 +27,13 @@ class SerialPort:
 
     def _open(self) -> None:
         import serial                      # pyserial: only where a serial bus is configured
+        import termios                     # pyserial lets the device's refusal of a setting through as is
         try:
             self._serial = serial.Serial(self.path, self.baud, bytesize=8, parity=self.parity,
                                          stopbits=self.stopbits, timeout=0, exclusive=True)
+        except termios.error as e:
+            raise PortError('cannot set %s to %d baud 8%s%d: the device refuses (%s); check baud and parity'
+                            % (self.path, self.baud, self.parity, self.stopbits, e.args[-1] if e.args else e))
         except (serial.SerialException, OSError, ValueError) as e:
             raise PortError('cannot open %s: %s' % (self.path, e))
         os.set_blocking(self._serial.fileno(), False)

@@ -174,3 +174,50 @@ def test_a_reinstalled_gateway_continues_after_the_numbers_its_centre_holds(tmp_
         assert 'ALARM gateway GW-FAULT sent different content' in (tmp_path / 'server.log').read_text()
     finally:
         platform.stop()
+
+
+def test_a_port_the_device_refuses_is_an_alarm_and_every_owed_reading_is_missing(tmp_path):
+    """Item 3: a serial port that cannot be configured gave 0 transactions, no log line and
+    no missing readings.  (/dev/null opens but is no terminal: the same refusal.)"""
+    from shared.codec.flags import FLAG_MISSING
+    platform = Platform(tmp_path, 'GW-FAULT')
+    gw = None
+    try:
+        config = gateway_config(tmp_path, platform.key_path, platform.url, tmp_path / 'data')
+        code = energy_codes(1)[0]
+        config.write_text(config.read_text() + '''
+[[bus]]
+name = "rs485-1"
+protocol = "dlt645"
+port = "/dev/null"
+baud = 2400
+parity = "E"
+timeout_ms = 200
+
+[[meter]]
+name = "kiln"
+bus = "rs485-1"
+address = "000000000001"
+
+[[point]]
+meter = "kiln"
+code = "%s"
+unit = "kWh"
+item = "00010000"
+every = 1
+''' % code)
+        gw = GatewayProcess(tmp_path, config)
+        gw.wait_log('ALARM bus rs485-1: cannot open /dev/null')
+        status = gw.wait_status(lambda s: any(b.get('state') == 'down' for b in s['sources']))
+        bus = [b for b in status['sources'] if b.get('bus') == 'rs485-1'][0]
+        assert 'cannot open /dev/null' in bus['down_reason'] and bus['missing'] >= 1
+        end = gw.wait_status(lambda s: s['durable_seq'] >= 3)['durable_seq']
+        platform.wait_ack(end)
+        gw.stop()
+        rows = [r for r in platform.records() if r[1] == code]
+        assert len(rows) >= 3 and all(r[3] is None and r[5] & FLAG_MISSING for r in rows)
+        assert gw.log().count('ALARM bus rs485-1: cannot open') == 1 and 'Traceback' not in gw.log()
+    finally:
+        if gw is not None and gw.proc.poll() is None:
+            gw.stop()
+        platform.stop()

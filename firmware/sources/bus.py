@@ -86,6 +86,7 @@ class BusRunner:
                     await self._gap()
                     result = await self.port.exchange(result.request, tx.reply, self.cfg.timeout_s)
                 self._last_activity = asyncio.get_running_loop().time()
+                self._port_up()
                 return tx.decode(result), None
             except asyncio.TimeoutError:
                 self.stats['timeouts'] += 1
@@ -99,9 +100,25 @@ class BusRunner:
             except PortError as e:
                 self.stats['port_errors'] += 1
                 reason = str(e)
+                self._port_down(reason)
                 await asyncio.sleep(min(self.cfg.timeout_s, 1.0))
+                continue
+            self._port_up()
             self._last_activity = asyncio.get_running_loop().time()
         return None, reason
+
+    def _port_down(self, reason: str) -> None:
+        if self.stats.get('state') != 'down':
+            log.warning('ALARM bus %s: %s; its readings are recorded as missing until the port works',
+                        self.cfg.name, reason)
+        self.stats['state'] = 'down'
+        self.stats['down_reason'] = reason
+
+    def _port_up(self) -> None:
+        if self.stats.get('state') == 'down':
+            log.warning('RECOVERED bus %s: the port works again', self.cfg.name)
+        self.stats['state'] = 'up'
+        self.stats.pop('down_reason', None)
 
     async def _visit(self, meter: str, keys: list[str]) -> bool:
         driver = self.cfg.meters[meter]
