@@ -184,6 +184,9 @@ class Gateway:
         self._disk_backoff.success()
 
     def _on_alarm(self, centre: str, kind: str, detail: str) -> None:
+        if kind == 'recovered':
+            log.warning('RECOVERED centre %s: %s', centre, detail)
+            return
         self.counters['%s_%s' % (kind, centre)] = self.counters.get('%s_%s' % (kind, centre), 0) + 1
         log.warning('ALARM centre %s: %s: %s', centre, kind, detail)
 

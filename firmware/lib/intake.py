@@ -107,4 +107,6 @@ class Intake:
             self.last_reason[point.key] = reason
             if self.log_reason is not None:
                 self.log_reason(point, ts_ms, reason)
+        elif not flags and self.last_reason.pop(point.key, None) is not None and self.log_reason is not None:
+            self.log_reason(point, ts_ms, None)            # good again: the trouble is over
         return Reading(point.code, ts_ms, value, exp, flags, point.unit)

@@ -38,11 +38,15 @@ class Acquisition:
         self._tasks: list[asyncio.Task] = []
         self._reasons: dict[str, str] = {}
 
-    def _log_reason(self, point, ts_ms: int, reason: str) -> None:
-        # one line when a point's trouble starts or changes, not one per failed reading
+    def _log_reason(self, point, ts_ms: int, reason: str | None) -> None:
+        # one line when a point's trouble starts, changes or ends, not one per failed reading
         if self._reasons.get(point.key) != reason:
-            self._reasons[point.key] = reason
-            log.warning('point %s: %s', point.key, reason)
+            if reason is None:
+                self._reasons.pop(point.key, None)
+                log.warning('RECOVERED point %s: reading again', point.key)
+            else:
+                self._reasons[point.key] = reason
+                log.warning('point %s: %s', point.key, reason)
 
     def record_outage(self, gateway, now_ms: int) -> int:
         """After a restart: each polled point's slots between its last reading in the log

@@ -191,6 +191,8 @@ class BusRunner:
                 if not ok and self.scheduler.meters[meter].failures + 1 == self.cfg.degrade_after:
                     log.warning('ALARM bus %s: meter %s failed %d times in a row; polling it less often',
                                 self.cfg.name, meter, self.cfg.degrade_after)
+                if ok and self.scheduler.meters[meter].degraded:
+                    log.warning('RECOVERED bus %s: meter %s answers again; back to its schedule', self.cfg.name, meter)
                 for key, slot in self.scheduler.done(meter, action[2], ok, self.clock.now()):
                     self._emit(self.intake.missing(self.points[meter][key], int(slot * 1000),
                                                    'bus %s too busy to read this slot' % self.cfg.name))

@@ -184,6 +184,8 @@ class Delivery:
         """Apply the centre's answer; returns the new cursor when it moved, else None."""
         kind = outcome.kind
         if kind == exchange.ACKED:
+            if self.backoff.failures:
+                self._alarm('recovered', 'frames are taken again after %d failed attempts' % self.backoff.failures)
             self.backoff.success()
             self.frames_sent += 1
             self.last_error = ''
@@ -209,6 +211,8 @@ class Delivery:
             self.inflight = None
             self.retry_at = now + self.refused_retry_s
             return None
+        if not self.backoff.failures:
+            self._alarm('down', '%s; retrying with backoff' % self.last_error.strip())
         self.retry_at = now + self.backoff.failure(outcome.retry_after if kind == exchange.BUSY else None)
         return None
 

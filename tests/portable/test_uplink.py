@@ -163,10 +163,13 @@ def test_failures_back_off_and_keep_the_frame_refusals_alarm():
     action, smaller = d.step(until + 30, log.durable_seq)
     assert action == 'send' and smaller.records == built.records // 2
     d.on_outcome(exchange.classify(403, b'{"error": "unknown_gateway", "detail": "x"}'), 100.0)
-    assert alarms and alarms[0][1] == 'refused' and d.cursor == -1
+    assert [a[1] for a in alarms] == ['down', 'refused'] and d.cursor == -1    # down once, not per retry
     assert d.step(200.0, log.durable_seq)[0] == 'wait'
     d.send_now()
-    assert d.step(200.0, log.durable_seq)[0] == 'send'
+    action, frame_now = d.step(200.0, log.durable_seq)
+    assert action == 'send'
+    d.on_outcome(exchange.classify(200, b'{"ack": %d}' % frame_now.last_seq), 200.0)
+    assert alarms[-1][1] == 'recovered'
     _cleanup(log, path)
 
 
