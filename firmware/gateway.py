@@ -187,7 +187,7 @@ class Gateway:
         if kind == 'recovered':
             log.warning('RECOVERED centre %s: %s', centre, detail)
             return
-        self.counters['%s_%s' % (kind, centre)] = self.counters.get('%s_%s' % (kind, centre), 0) + 1
+        self._count('%s_%s' % (kind, centre))
         log.warning('ALARM centre %s: %s: %s', centre, kind, detail)
 
     # -- state -----------------------------------------------------------------------

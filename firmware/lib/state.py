@@ -67,8 +67,7 @@ class StateFile:
             self._next_slot = 1 - slot
             self.torn_slot = unreadable > 0
         elif unreadable or 0 < len(raw) != 2 * SLOT_SIZE:
-            kept = damaged.keep(self.path.rsplit('/', 1)[0] if '/' in self.path else '.',
-                                self.path.rsplit('/', 1)[-1], raw)
+            kept = damaged.keep(self._directory(), self.path.rsplit('/', 1)[-1], raw)
             self.problem = 'both copies of %s are unreadable (%s)' % (self.path, kept)
             self._blank()
 
@@ -77,7 +76,10 @@ class StateFile:
         f.write(bytes(2 * SLOT_SIZE))
         fsync(f)
         f.close()
-        fsync_dir(self.path.rsplit('/', 1)[0] if '/' in self.path else '.')
+        fsync_dir(self._directory())
+
+    def _directory(self):
+        return self.path.rsplit('/', 1)[0] if '/' in self.path else '.'
 
     @staticmethod
     def _parse(chunk):
