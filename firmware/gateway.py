@@ -201,23 +201,22 @@ class Gateway:
                          'clean_stop': clean_stop})
         self._state_dirty = False
 
-    def last_times(self, codes) -> dict[str, int]:
-        """The time (ms) of each code's last durable reading (codes as 12-digit text), as far
-        as the last two segments of the log reach (the slots since are what a restart missed)."""
+    def recent_readings(self, codes):
+        """The durable readings of these codes (12-digit text) as Records, oldest first, as far
+        as the last two segments of the log reach (what a restart needs to carry on from)."""
         want = set(codes)
-        found: dict[str, int] = {}
         reader = self.ring.reader(self.ring.recent_seq(2))
         while True:
             pairs = reader.read(10_000)
             if not pairs:
-                return found
+                return
             for seq, payload in pairs:
                 try:
                     rec, _ = reading_codec.unpack(seq, payload)
                 except (ValueError, TypeError):
                     continue
                 if rec.code in want and rec.ts_ms is not None:
-                    found[rec.code] = max(found.get(rec.code, rec.ts_ms), rec.ts_ms)
+                    yield rec
 
     def _builder(self, reader):
         def build(first_seq: int, max_records: int, max_bytes: int):

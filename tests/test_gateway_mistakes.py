@@ -9,6 +9,7 @@ import json
 import time
 
 from firmware.drivers import mqtt
+from shared.codec.flags import FLAG_SUSPECT
 from gateway_process import GatewayProcess, ModbusRig, Platform, energy_codes, gateway_config
 from server_process import tanji
 
@@ -221,3 +222,44 @@ every = 1
         if gw is not None and gw.proc.poll() is None:
             gw.stop()
         platform.stop()
+
+
+def test_a_register_type_changed_between_runs_is_flagged_suspect_with_the_reason(tmp_path):
+    """Item 4: a u32 energy register re-configured as u16 stored 15.07 kWh after 987,654.32
+    kWh without a flag.  The gateway judges the first value of the new run against the last
+    one in its log: suspect, with the reason, the raw value kept."""
+    rig = ModbusRig(tmp_path)
+    platform = Platform(tmp_path, 'GW-FAULT')
+    gw = None
+    try:
+        config = gateway_config(tmp_path, platform.key_path, platform.url, tmp_path / 'data', modbus_port=rig.port,
+                                points=1, every_s=1)
+        gw = GatewayProcess(tmp_path, config)
+        gw.wait_status(lambda s: s['durable_seq'] >= 2)
+        gw.stop()
+        config.write_text(config.read_text().replace('type = "u32"', 'type = "u16"'))
+        gw = GatewayProcess(tmp_path, config)
+        code = energy_codes(1)[0]
+        key = 'm1/%s' % code
+        status = gw.wait_status(lambda s: (_point(s, key) or {}).get('flagged', 0) >= 1)
+        flagged = _point(status, key)['last_flagged']
+        assert flagged['flags'] == ['suspect'] and 'register type' in flagged['reason'], flagged
+        gw.wait_log('point %s: register fell from 10' % key)
+        end = gw.wait_status(lambda s: s['durable_seq'] >= 4)['durable_seq']
+        gw.stop()
+        platform.wait_ack(end)
+        rows = [r for r in platform.records() if r[1] == code and r[3] is not None]
+        first_u16 = next(r for r in rows if r[3] < 100)       # the register's high word: 0.01 kWh
+        assert first_u16[5] & FLAG_SUSPECT and not rows[0][5] & FLAG_SUSPECT
+    finally:
+        if gw is not None and gw.proc.poll() is None:
+            gw.stop()
+        platform.stop()
+        rig.stop()
+
+
+def _point(status: dict, key: str) -> dict | None:
+    for source in status['sources']:
+        if 'points' in source:
+            return source['points'].get(key)
+    return None

@@ -1,10 +1,19 @@
 """From a driver's value to a reading for the log: unit conversion, instrument range,
-register rollover and reset flags, missing readings.  Portable.
+physical range, register rollover, reset and implausible jumps (firmware/lib/cumulative.py),
+missing readings.  Portable.
 
 A reading is (code, time ms, value, exponent, flags, unit) as Gateway.add takes it.
 Nothing here invents a value: a failed read becomes value None with FLAG_MISSING
 stamped at the time it was attempted (or the slot it should have been read in),
 never the last good value with a new time.
+
+Plausibility (seed 001 §8.1): a value outside the instrument's low/high, or outside
+what its quantity can physically be (below 0 for a consumption, a calorific value or a
+concentration; above 100 %), is flagged invalid; a cumulative register (parameter 01,
+or any point with register_digits) and an amount per period (parameters 02, 10, 11)
+are judged against the point's previous value and recent history and flagged
+rollover, reset or suspect.  The raw value is always kept; each flag comes with a
+reason, logged when a point's trouble starts or changes.
 
 The clock flag marks measured values whose time cannot be trusted: a point's
 value stamped no later than its previous one, and each point's first value
@@ -13,6 +22,8 @@ the interval it closes is not the time that really passed.
 """
 
 from shared import units
+from shared.codec import codes
+from shared.codec.decimals import format as decimal_text
 from shared.codec.flags import FLAG_CLOCK, FLAG_INVALID, FLAG_MISSING, FLAG_OUTAGE
 from firmware.lib import cumulative
 from firmware.lib.reading import Reading
@@ -25,6 +36,10 @@ def _below(value, exp, bound):
     return value * 10 ** (exp - e) < bound[0] * 10 ** (bound[1] - e)
 
 
+def _text(value, exp):
+    return '%.6g' % (value * 10.0 ** exp) if isinstance(value, float) else decimal_text(value, exp)
+
+
 def _above(value, exp, bound):
     if isinstance(value, float):
         return value > bound[0] * 10.0 ** bound[1]
@@ -35,10 +50,13 @@ def _above(value, exp, bound):
 class Intake:
     """Turns driver results into readings and keeps per-point counters for status."""
 
-    def __init__(self, log_reason=None):
+    def __init__(self, log_reason=None, tables=None):
         self.tracker = cumulative.Tracker()
+        self.tables = tables or codes.tables()
+        self._rules = {}                       # point key -> (reading kind, physical low, physical high)
         self.counts = {}                       # point key -> [good, missing, invalid, flagged]
-        self.last_reason = {}
+        self.last_reason = {}                  # point key -> its trouble now (cleared by a good reading)
+        self.last_flagged = {}                 # point key -> (time ms, flags, reason) of its latest flagged reading
         self.log_reason = log_reason
         self._last_ts = {}                     # point key -> time of its previous reading
         self._jumps = 0                        # wall-clock jumps seen so far
@@ -58,6 +76,48 @@ class Intake:
             if last is not None:
                 flag = FLAG_CLOCK
         return flag
+
+    def _rules_of(self, point):
+        rules = self._rules.get(point.key)
+        if rules is None:
+            code = ('%0' + str(self.tables.length) + 'd') % int(point.code)
+            try:
+                kind = self.tables.reading_kind(code)
+                low, high = self.tables.physical_range(code, point.unit)
+            except codes.CodeError:
+                kind, low, high = None, None, None
+            if point.register_digits:
+                kind = 'register'
+            rules = self._rules[point.key] = (kind, low, high)
+        return rules
+
+    def _judge(self, point, value, exp, ts_ms, flags, shift):
+        """(flags, reason) of the plausibility rules for a measured value in the point's unit;
+        shift: the exponent from the meter's unit to the point's (its register digits count
+        in the meter's unit)."""
+        kind, low, high = self._rules_of(point)
+        if low is not None and _below(value, exp, (low, 0)) or high is not None and _above(value, exp, (high, 0)):
+            bound = 'below %d' % low if low is not None and _below(value, exp, (low, 0)) else 'above %d' % high
+            return FLAG_INVALID, '%s %s is %s: physically impossible for %s (wrong register type, scale or sign?)' % (
+                _text(value, exp), point.unit, bound, self.tables.describe(
+                    ('%0' + str(self.tables.length) + 'd') % int(point.code), 'en'))
+        known = not flags & FLAG_CLOCK
+        if kind == 'register':
+            digits = point.register_digits + shift if point.register_digits else None
+            return self.tracker.check(point.key, value, exp, ts_ms, digits, point.max_rate_per_s, known, point.unit)
+        if kind == 'amount':
+            return self.tracker.check_amount(point.key, value, exp, ts_ms, known, point.unit)
+        return 0, None
+
+    def seed(self, point, value, exp, ts_ms, flags=0):
+        """Replay a reading the log already holds (after a restart), so the next value is
+        judged against it and the point's history; nothing is counted or logged."""
+        if value is not None and not flags & (FLAG_MISSING | FLAG_INVALID):
+            try:
+                shift = units.shift(point.meter_unit or point.unit, point.unit)
+            except units.UnitError:
+                shift = 0
+            self._judge(point, value, exp, ts_ms, flags, shift)
 
     def _count(self, key, column):
         c = self.counts.get(key)
@@ -83,26 +143,27 @@ class Intake:
             return self.missing(point, ts_ms, reason or 'no value')
         flags |= self._clock_flag(point.key, ts_ms, own_clock)
         unit = point.meter_unit or meter_unit or point.unit
-        raw, raw_exp = value, exp               # register digits count in the meter's own unit
         try:
+            shift = units.shift(unit, point.unit)
             value, exp = units.convert(value, exp, unit, point.unit)
         except units.UnitError as e:
             return self.missing(point, ts_ms, 'unit: meter reports %s, point is in %s (%s)' % (unit, point.unit, e))
         if point.low is not None and _below(value, exp, point.low) or \
                 point.high is not None and _above(value, exp, point.high):
             flags |= FLAG_INVALID
-            reason = reason or 'outside the instrument range'
-        if not flags & FLAG_INVALID and (point.register_digits or point.max_rate_per_s is not None):
-            rate = point.max_rate_per_s
-            if rate is not None:
-                rate = rate * 10.0 ** -units.shift(unit, point.unit)    # max_rate is given in the point's unit
-            flags |= self.tracker.check(point.key, raw, raw_exp, ts_ms, point.register_digits, rate)
+            reason = reason or '%s %s is outside the instrument range' % (_text(value, exp), point.unit)
+        if not flags & FLAG_INVALID:
+            judged, why = self._judge(point, value, exp, ts_ms, flags, shift)
+            flags |= judged
+            reason = reason or why
         if flags & FLAG_INVALID:
             self._count(point.key, 2)
         elif flags:
             self._count(point.key, 3)
         else:
             self._count(point.key, 0)
+        if flags:
+            self.last_flagged[point.key] = (ts_ms, flags, reason)
         if reason:
             self.last_reason[point.key] = reason
             if self.log_reason is not None:

@@ -8,6 +8,7 @@ import os
 
 from shared import civil
 from shared.aio import cancel_and_wait
+from shared.codec.flags import flag_names
 
 log = logging.getLogger('tanji.sources')
 OUTAGE_SLOTS_MAX = 1440    # a day of minute slots per point; a longer outage shows as a longer silence
@@ -43,22 +44,36 @@ class Acquisition:
         if self._reasons.get(point.key) != reason:
             if reason is None:
                 self._reasons.pop(point.key, None)
-                log.warning('RECOVERED point %s: reading again', point.key)
+                log.warning('RECOVERED point %s: good readings again', point.key)
             else:
                 self._reasons[point.key] = reason
                 log.warning('point %s: %s', point.key, reason)
 
-    def record_outage(self, gateway, now_ms: int) -> int:
+    def replay_log(self, gateway) -> dict[str, int]:
+        """After a restart: the measured points' recent readings in the log are replayed into
+        the intake, so the first new value of each is judged against its last one and its
+        history (a register type changed between runs shows).  Returns each code's last time."""
+        points = {'%012d' % int(p.code): p for b in self.buses for pts in b.points.values() for p in pts.values()}
+        for source in self.opcua:
+            points.update(('%012d' % int(p.code), p) for p in source.points.values())
+        last: dict[str, int] = {}
+        if gateway.restart_cause is None or not points:
+            return last
+        for rec in gateway.recent_readings(points):
+            self.intake.seed(points[rec.code], rec.value, rec.exp, rec.ts_ms, rec.flags)
+            last[rec.code] = max(last.get(rec.code, rec.ts_ms), rec.ts_ms)
+        return last
+
+    def record_outage(self, gateway, now_ms: int, last: dict[str, int]) -> int:
         """After a restart: each polled point's slots between its last reading in the log
-        and its first slot now are recorded as missing with the outage flag, so the gap is
-        visible (seed 001 §12.4).  At most OUTAGE_SLOTS_MAX per point, the latest.  Returns
-        how many were recorded."""
+        (`last`, from replay_log) and its first slot now are recorded as missing with the
+        outage flag, so the gap is visible (seed 001 §12.4).  At most OUTAGE_SLOTS_MAX per
+        point, the latest.  Returns how many were recorded."""
         if gateway.restart_cause is None:
             return 0
         polled = [(b, meter, p) for b in self.buses for meter, pts in b.points.items() for p in pts.values()]
         if not polled:
             return 0
-        last = gateway.last_times({'%012d' % int(p.code) for _, _, p in polled})
         recorded = points = 0
         oldest = None
         for bus, meter, p in polled:
@@ -83,7 +98,7 @@ class Acquisition:
         return recorded
 
     async def start(self) -> None:
-        self.record_outage(self.gateway, int(self.clock.now() * 1000))
+        self.record_outage(self.gateway, int(self.clock.now() * 1000), self.replay_log(self.gateway))
         if self.manual is not None:
             self.manual.recover()
             self._tasks.append(asyncio.create_task(self.manual.run()))
@@ -112,8 +127,16 @@ class Acquisition:
         out = [r.status() for r in self.buses + self.mqtt + self.opcua + self.hj212]
         if self.manual is not None:
             out.append(self.manual.status())
-        # per point: readings taken, missing, invalid, flagged (rollover/reset/suspect), and the last trouble
+        # per point: readings taken, missing, invalid, flagged (rollover/reset/suspect), its trouble now and
+        # its latest flagged reading
         out.append({'points': {key: {'good': c[0], 'missing': c[1], 'invalid': c[2], 'flagged': c[3],
-                                     'last_reason': self.intake.last_reason.get(key)}
+                                     'last_reason': self.intake.last_reason.get(key),
+                                     'last_flagged': self._last_flagged(key)}
                                for key, c in sorted(self.intake.counts.items())}})
         return out
+
+    def _last_flagged(self, key: str) -> dict | None:
+        last = self.intake.last_flagged.get(key)
+        if last is None:
+            return None
+        return {'at': civil.local_iso(last[0], self.utc_offset_s), 'flags': flag_names(last[1]), 'reason': last[2]}

@@ -232,6 +232,7 @@ def _point(doc: dict, where: str, meter_name: str, bus: BusConfig, tables) -> po
     except ValueError as e:
         fail(where, str(e))
     source_unit = meter_unit or reported
+    point.meter_unit = source_unit
     if source_unit is not None:
         try:
             units.shift(source_unit, unit)

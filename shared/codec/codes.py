@@ -126,6 +126,15 @@ class CodeTables:
             raise CodeError('unit %r is not valid for %s (%s); expected one of: %s' % (
                 unit, self.grouped(code), self.describe(code, 'en'), ', '.join(allowed)))
 
+    def reading_kind(self, code):
+        """'register' (a cumulative register), 'amount' (the quantity of its period) or None."""
+        return self.tables['parameter'][self.parse(code)['parameter']].get('reading')
+
+    def physical_range(self, code, unit):
+        """(low, high) a value of this code in this unit can physically take (None: no bound)."""
+        low = 0 if self.tables['parameter'][self.parse(code)['parameter']].get('nonnegative') else None
+        return low, (100 if unit == '%' else None)
+
     def describe(self, code, lang='zh'):
         """A readable name, e.g. '水泥 · 化石燃料燃烧 · 烟煤 · 累计消耗量 · 监测点 001'."""
         if lang not in ('zh', 'en'):

@@ -133,10 +133,40 @@ def test_cumulative_rollover_reset_and_jump():
     assert cumulative.increment(100, 150, 10 ** 6, max_increment=100) == (50, 0)
     assert cumulative.increment(100, 50000, 10 ** 6, max_increment=100) == (None, FLAG_SUSPECT)
     t = cumulative.Tracker()
-    assert t.check('k', 999900, -2, 0, modulus_digits=4) == 0
-    assert t.check('k', 50, -2, 60000, modulus_digits=4) == FLAG_ROLLOVER
-    assert t.check('k', 10, -2, 120000, modulus_digits=4) == FLAG_RESET
-    assert t.check('n', 5, 0, 0) == 0 and t.check('n', 4, 0, 1) == FLAG_RESET     # no modulus known: a drop is a reset
+    assert t.check('k', 999900, -2, 0, modulus_digits=4) == (0, None)
+    assert t.check('k', 50, -2, 60000, modulus_digits=4) == (FLAG_ROLLOVER, None)
+    flag, why = t.check('k', 10, -2, 120000, modulus_digits=4, unit='kWh')
+    assert flag == FLAG_RESET and 'fell from 0.50 to 0.10 kWh' in why
+    # no modulus known: a drop cannot be told from a wrong register type (u16 for u32)
+    assert t.check('n', 98765432, -2, 0) == (0, None)
+    flag, why = t.check('n', 1507, -2, 60000, unit='kWh')
+    assert flag == FLAG_SUSPECT and 'fell from 987654.32 to 15.07 kWh' in why and 'register type' in why
+    # mixed exponents and floats compare by value
+    assert t.check('f', 12.5, 0, 0) == (0, None) and t.check('f', 1251, -2, 1000)[0] == 0
+    assert t.check('f', 12.0, 0, 2000)[0] == FLAG_SUSPECT
+
+
+def test_a_jump_above_twice_the_recent_monthly_total_is_suspect():
+    """seed 001 §8.1.2, judged once a day of history exists."""
+    t = cumulative.Tracker()
+    hour = 3600000
+    value = 100000                                   # 1000.00 kWh, 1 kWh per hour
+    for h in range(25):
+        assert t.check('k', value + h * 100, -2, h * hour) == (0, None)
+    assert abs(t.monthly('k') - 720.0) < 1e-6       # 1 kWh/h × 30 days
+    flag, why = t.check('k', value + 24 * 100 + 144100, -2, 25 * hour, unit='kWh')
+    assert flag == FLAG_SUSPECT and 'twice its recent monthly total' in why and '§8.1.2' in why
+    assert t.check('k', value + 24 * 100 + 144100 + 144000, -2, 26 * hour)[0] == 0   # 1440 kWh: twice the month
+    # an idle point (nothing consumed yet) and a young one are not judged
+    idle = cumulative.Tracker()
+    for h in range(30):
+        idle.check('i', 500, 0, h * hour)
+    assert idle.check('i', 900000, 0, 30 * hour) == (0, None)
+    # an amount per period, by the same rule
+    a = cumulative.Tracker()
+    for h in range(26):
+        assert a.check_amount('a', 10, 0, h * hour) == (0, None)
+    assert a.check_amount('a', 15000, 0, 26 * hour)[0] == FLAG_SUSPECT and a.check_amount('a', 14400, 0, 27 * hour)[0] == 0
 
 
 def test_intake_units_range_and_missing():
@@ -150,6 +180,24 @@ def test_intake_units_range_and_missing():
     assert r[2] is None and r[4] == FLAG_MISSING and 'cannot convert GJ to MWh' in intake.last_reason['m/e']
     assert intake.missing(point, 4000, 'no answer') == (80420101001, 4000, None, 0, FLAG_MISSING, 'MWh')
     assert intake.counts['m/e'] == [1, 2, 1, 0]
+
+
+def test_intake_judges_physical_range_and_registers_in_the_points_unit():
+    register = polled.Point('m/e', 80420101001, 'MWh', 60, 0x00010000, register_digits=6)
+    intake = Intake()
+    assert intake.measured(register, 99999990, -2, 'kWh', 0)[4] == 0               # 999999.90 kWh
+    assert intake.measured(register, 10, -2, 'kWh', 60000)[4] == FLAG_ROLLOVER      # wrapped at 10^6 kWh
+    r = intake.measured(register, -5, 0, 'kWh', 120000)
+    assert r[4] == FLAG_INVALID and r[2] == -5 and 'below 0' in intake.last_reason['m/e']
+    # a register read without digits configured, judged against the log after a restart
+    plain = polled.Point('m/p', 80420101002, 'kWh', 60, 0x00010000)
+    fresh = Intake()
+    fresh.seed(plain, 98765432, -2, 0)
+    r = fresh.measured(plain, 1507, -2, 'kWh', 60000)
+    assert r[4] == FLAG_SUSPECT and r[2] == 1507 and 'register type' in fresh.last_reason['m/p']
+    # a percentage above 100 is impossible; an instantaneous rate may be anything
+    percent = polled.Point('q/o', 80100106001, '%', 60, 0)
+    assert Intake().measured(percent, 1005, -1, '%', 0)[4] == FLAG_INVALID
 
 
 def test_units():
