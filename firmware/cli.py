@@ -151,11 +151,11 @@ def _overwrite(path: str, data: bytes) -> None:
 def cmd_enter(args: argparse.Namespace) -> int:
     from firmware.drivers.manual import EntryError
     from firmware.sources.manual import submit
-    cfg = load(args.config)
-    if cfg.sources is None or not cfg.sources.manual:
-        raise GatewayConfigError('manual entry is not enabled: add [manual] enabled = true to %s' % args.config)
+    cfg = _manual_config(args.config)
     doc = {'code': args.code, 'value': args.value, 'unit': args.unit, 'from': args.period_from,
            'to': args.period_to, 'evidence': args.evidence, 'operator': args.operator}
+    if args.corrects is not None or args.reason is not None:
+        doc.update(corrects=args.corrects, reason=args.reason)
     place = owner_of(cfg.sources, int(args.code)) if args.code.isdigit() else None
     if place is not None:
         raise GatewayConfigError('entry refused: code %s is read by %s: a code identifies one monitoring point '
@@ -164,9 +164,54 @@ def cmd_enter(args: argparse.Namespace) -> int:
         journal = submit(cfg.data_dir, doc, int(cfg.utc_offset_h * 3600))
     except EntryError as e:
         raise GatewayConfigError('entry refused: %s' % e)
-    print('entry %s queued: %s %s %s for %s .. %s (evidence: %s)' % (
+    print('entry %s queued: %s %s %s for %s .. %s (evidence: %s)%s' % (
         journal['id'], journal['code'], journal['value'], journal['unit'], args.period_from, args.period_to,
-        journal['evidence']))
+        journal['evidence'], ', correcting entry %s' % journal['corrects'] if 'corrects' in journal else ''))
+    return 0
+
+
+def _manual_config(path: str):
+    cfg = load(path)
+    if cfg.sources is None or not cfg.sources.manual:
+        raise GatewayConfigError('manual entry is not enabled: add [manual] enabled = true to %s' % path)
+    return cfg
+
+
+def cmd_withdraw(args: argparse.Namespace) -> int:
+    from firmware.drivers.manual import EntryError
+    from firmware.sources.manual import submit_withdrawal
+    cfg = _manual_config(args.config)
+    try:
+        journal = submit_withdrawal(cfg.data_dir, {'withdraws': args.entry, 'reason': args.reason,
+                                                   'operator': args.operator}, int(cfg.utc_offset_h * 3600))
+    except EntryError as e:
+        raise GatewayConfigError('withdrawal refused: %s' % e)
+    print('withdrawal %s of entry %s queued (%s: %s)' % (journal['id'], args.entry, journal['operator'],
+                                                         journal['reason']))
+    return 0
+
+
+def cmd_entries(args: argparse.Namespace) -> int:
+    from firmware.sources.manual import ledger
+    from shared.civil import local_iso
+    cfg = _manual_config(args.config)
+    offset = int(cfg.utc_offset_h * 3600)
+    book = ledger(cfg.data_dir)
+    for rec in sorted(book.entries.values(), key=lambda r: r.get('entered_ms', 0)):
+        when = local_iso(rec.get('entered_ms', 0), offset)
+        if 'value' in rec:
+            ender = book.ended_by.get(rec['id'])
+            state = 'live' if ender is None else ('withdrawn by %s' % ender if 'withdraws' in book.entries[ender]
+                                                  else 'corrected by %s' % ender)
+            print('%s  %s  %s %s  %s .. %s  evidence %s  by %s at %s%s  [%s]' % (
+                rec['id'], rec['code'], rec['value'], rec['unit'], local_iso(rec['from_ms'], offset),
+                local_iso(rec['to_ms'], offset), rec.get('evidence'), rec.get('operator'), when,
+                ', corrects %s: %s' % (rec['corrects'], rec['reason']) if 'corrects' in rec else '', state))
+        else:
+            print('%s  withdraws %s  by %s at %s: %s' % (rec['id'], rec['withdraws'], rec.get('operator'), when,
+                                                       rec.get('reason')))
+    if not book.entries:
+        print('no manual entries yet')
     return 0
 
 
@@ -199,7 +244,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     enter.add_argument('--to', dest='period_to', required=True, help='period end (a date means end of that day)')
     enter.add_argument('--evidence', required=True, help='reference of the document (invoice no., ticket no.)')
     enter.add_argument('--operator', required=True, help='who enters the value')
+    enter.add_argument('--corrects', help='the id of an entry this one corrects (it is withdrawn)')
+    enter.add_argument('--reason', help='why the entry is corrected (with --corrects)')
     enter.set_defaults(func=cmd_enter)
+    withdraw = s.add_parser('withdraw', help='withdraw a manual entry (it stays in the journal)')
+    withdraw.add_argument('--config', required=True, help='the gateway TOML')
+    withdraw.add_argument('--entry', required=True, help='the id of the entry (tanji gateway entries)')
+    withdraw.add_argument('--reason', required=True, help='why it is withdrawn')
+    withdraw.add_argument('--operator', required=True, help='who withdraws it')
+    withdraw.set_defaults(func=cmd_withdraw)
+    entries = s.add_parser('entries', help='list the manual entries: live, corrected or withdrawn, who, when, why')
+    entries.add_argument('--config', required=True, help='the gateway TOML')
+    entries.set_defaults(func=cmd_entries)
     ra = s.add_parser('read-address', help='print the address of the one DL/T 645 meter on a serial line')
     ra.add_argument('--port', required=True, help='serial device, e.g. /dev/ttymxc1')
     ra.add_argument('--baud', type=int, default=2400)

@@ -16,6 +16,7 @@ from shared import civil
 from shared.accounting.engine import Engine, ScenarioError
 from shared.accounting.factors import FactorError, FactorLibrary
 from shared.accounting.methods import MethodLibrary
+from shared.codec import codes
 
 MAX_READINGS = 2_000_000          # per meter-bound source and request
 
@@ -58,14 +59,24 @@ def _bind_meters(conn: Connection, scenario: dict, since_ms: int, until_ms: int)
             if not isinstance(meter, dict) or not meter.get('gateway') or not meter.get('code'):
                 raise ScenarioError('source %s: meter needs "gateway" and "code"' % src.get('id'))
             readings = kept.meter_readings(conn, meter['gateway'], meter['code'], since_ms, until_ms, MAX_READINGS)
-            activity = {'readings': readings,
-                        'unit': meter.get('unit') or kept.meter_unit(conn, meter['gateway'], meter['code'])}
+            unit = meter.get('unit') or kept.meter_unit(conn, meter['gateway'], meter['code'])
+            if _reading_kind(meter['code']) == 'amount':     # each value the amount of its period: summed
+                activity = {'amounts': [r for r in readings if r[0] >= since_ms], 'unit': unit}
+            else:
+                activity = {'readings': readings, 'unit': unit}
             for key in ('register_digits', 'multiplier', 'max_per_hour'):
                 if key in meter:
                     activity[key] = meter[key]
             src = dict(src, activity=activity)
         sources.append(src)
     return dict(scenario, sources=sources)
+
+
+def _reading_kind(code: object) -> str | None:
+    try:
+        return codes.tables().reading_kind(str(code))
+    except codes.CodeError:
+        return None
 
 
 def parse_period(text: str, utc_offset_s: int) -> tuple[int, int, int]:

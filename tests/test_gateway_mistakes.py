@@ -9,7 +9,7 @@ import json
 import time
 
 from firmware.drivers import mqtt
-from shared.codec.flags import FLAG_SUSPECT
+from shared.codec.flags import FLAG_INVALID, FLAG_MANUAL, FLAG_SUSPECT
 from gateway_process import GatewayProcess, ModbusRig, Platform, energy_codes, gateway_config
 from server_process import tanji
 
@@ -246,8 +246,8 @@ def test_a_register_type_changed_between_runs_is_flagged_suspect_with_the_reason
         assert flagged['flags'] == ['suspect'] and 'register type' in flagged['reason'], flagged
         gw.wait_log('point %s: register fell from 10' % key)
         end = gw.wait_status(lambda s: s['durable_seq'] >= 4)['durable_seq']
+        assert platform.wait_ack(end)['ack'] >= end
         gw.stop()
-        platform.wait_ack(end)
         rows = [r for r in platform.records() if r[1] == code and r[3] is not None]
         first_u16 = next(r for r in rows if r[3] < 100)       # the register's high word: 0.01 kWh
         assert first_u16[5] & FLAG_SUSPECT and not rows[0][5] & FLAG_SUSPECT
@@ -263,3 +263,68 @@ def _point(status: dict, key: str) -> dict | None:
         if 'points' in source:
             return source['points'].get(key)
     return None
+
+
+def test_manual_entries_refuse_other_dimensions_and_duplicates_and_are_corrected_not_edited(tmp_path):
+    """Item 5: a unit of another dimension is refused (kg for t is a conversion and fine); a
+    second entry for the same code and period is refused naming the first; a correction is a
+    new entry that withdraws the old one (who, when, why in the journal), and the platform
+    receives the withdrawal (manual + invalid) before the new value."""
+    platform = Platform(tmp_path, 'GW-FAULT')
+    gw = None
+    try:
+        config = gateway_config(tmp_path, platform.key_path, platform.url, tmp_path / 'data')
+        config.write_text(config.read_text() + '\n[manual]\nenabled = true\n')
+        coal, ncv = '080100202001', '080100204001'           # bituminous coal: consumption, calorific value
+
+        def enter(*extra: str, code: str = coal, value: str = '812.40', unit: str = 't',
+                  period: tuple = ('2026-11-01', '2026-11-30')):
+            return tanji('gateway', 'enter', '--config', str(config), '--code', code, '--value', value, '--unit',
+                         unit, '--from', period[0], '--to', period[1], '--evidence', 'WB-2026-11', '--operator',
+                         'li', *extra, check=False)
+
+        for code, unit in ((coal, 'MWh'), (ncv, 'MJ/Nm3')):         # electricity; a gas's calorific value
+            refused = enter(code=code, unit=unit, value='21.5')
+            assert refused.returncode == 2 and "unit %r is not valid" % unit in refused.stderr, refused.stderr
+        assert enter(code=ncv, unit='MJ/kg', value='21.5').returncode == 0
+        first = enter()
+        assert first.returncode == 0, first.stderr
+        first_id = first.stdout.split()[1]
+        duplicate = enter(unit='kg', value='812400', period=('2026-11-15', '2026-11-20'))
+        assert duplicate.returncode == 2 and 'already has entry %s' % first_id in duplicate.stderr, duplicate.stderr
+        assert '--corrects %s' % first_id in duplicate.stderr
+        no_reason = enter('--corrects', first_id, value='802.40')
+        assert no_reason.returncode == 2 and 'reason is required' in no_reason.stderr, no_reason.stderr
+
+        gw = GatewayProcess(tmp_path, config)
+        gw.wait_status(lambda s: s['durable_seq'] >= 1)
+        corrected = enter('--corrects', first_id, '--reason', 'weighbridge ticket misread', value='802.40')
+        assert corrected.returncode == 0, corrected.stderr
+        correction_id = corrected.stdout.split()[1]
+        again = enter('--corrects', first_id, '--reason', 'twice', value='800')
+        assert again.returncode == 2 and 'already corrected by entry %s' % correction_id in again.stderr, \
+            again.stderr
+        gw.wait_log('correction of entry %s' % first_id)
+        withdrawn = tanji('gateway', 'withdraw', '--config', str(config), '--entry', ncv_id(config, ncv),
+                          '--reason', 'lab report was for another batch', '--operator', 'wang', check=False)
+        assert withdrawn.returncode == 0, withdrawn.stderr
+        gw.wait_log('withdrawal of entry')
+        end = gw.wait_status(lambda s: s['durable_seq'] >= 4)['durable_seq']
+        assert platform.wait_ack(end)['ack'] == end
+        gw.stop()
+        coal_rows = [(r[3], r[4], r[5]) for r in platform.records() if r[1] == coal]
+        assert coal_rows == [(81240, -2, FLAG_MANUAL), (81240, -2, FLAG_MANUAL | FLAG_INVALID),
+                             (80240, -2, FLAG_MANUAL)], coal_rows
+        listing = tanji('gateway', 'entries', '--config', str(config)).stdout
+        assert '[corrected by %s]' % correction_id in listing and 'weighbridge ticket misread' in listing
+        assert '[withdrawn by' in listing and 'lab report was for another batch' in listing
+        assert listing.count('[live]') == 1, listing
+    finally:
+        if gw is not None and gw.proc.poll() is None:
+            gw.stop()
+        platform.stop()
+
+
+def ncv_id(config, code: str) -> str:
+    listing = tanji('gateway', 'entries', '--config', str(config)).stdout
+    return next(line.split()[0] for line in listing.splitlines() if '  %s  ' % code in line)

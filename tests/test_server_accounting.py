@@ -113,3 +113,28 @@ async def test_libraries_for_gateways_and_bad_scenarios(harness):
     assert status == 409 and 'factor' in doc['detail']
     status, doc = await _put(harness, 'empty', {'sources': []})
     assert status == 400
+
+
+async def test_a_corrected_manual_entry_counts_once_with_its_latest_value(harness):
+    """Issue 13, item 5: a manual amount corrected at the gateway (the old value withdrawn —
+    manual and invalid — and the new one entered at the same time) books the new value only;
+    a withdrawn entry books nothing."""
+    manual, withdrawn = flags.FLAG_MANUAL, flags.FLAG_MANUAL | flags.FLAG_INVALID
+    coal = '080100202001'                                                  # bituminous coal, consumption in period
+    t1, t2 = DAY0 + 86400000 * 10, DAY0 + 86400000 * 20
+    records = [frame.Record(0, coal, t1, 81240, -2, manual),          # 812.40 t
+               frame.Record(1, coal, t1, 81240, -2, withdrawn),       # corrected: withdrawn ...
+               frame.Record(2, coal, t1, 80240, -2, manual),          # ... and 802.40 t entered
+               frame.Record(3, coal, t2, 5000, -2, manual),           # 50.00 t
+               frame.Record(4, coal, t2, 5000, -2, withdrawn)]        # withdrawn
+    status, doc = await harness.post_frame(frame.encode('gw-a', records, {coal: 't'}, harness.gateways['gw-a'].key.sign))
+    assert status == 200, doc
+    scenario = {'name': 'kiln', 'gwp': 'AR5', 'boundary': {'name': 'Enterprise', 'sources': ['coal']},
+                'sources': [{'id': 'coal', 'method': 'fuel_combustion', 'industry': '08', 'fuel': 'bituminous_coal',
+                             'meter': {'gateway': 'gw-a', 'code': coal}}]}
+    assert (await _put(harness, 'kiln', scenario))[0] == 201
+    status, result = await harness.get('/api/v1/accounting/results', scenario='kiln', period='2026-11')
+    assert status == 200, result
+    activity = result['sources'][0]['activity']
+    assert (activity['origin'], Q.of(activity['value']), activity['unit']) == ('amounts', Q.of('802.40'), 't')
+    assert (activity['amounts'], activity['superseded_or_invalid']) == (1, 1), activity

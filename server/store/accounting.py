@@ -7,6 +7,7 @@ import json
 
 from server.db import Connection
 from shared.codec import decimals
+from shared.codec.flags import FLAG_MANUAL
 
 
 def factor_docs(conn: Connection) -> list[dict]:
@@ -69,12 +70,19 @@ def _value_text(mantissa: int | None, fvalue: float | None, exp: int) -> str | N
 def meter_readings(conn: Connection, gateway: str, code: str, since_ms: int, until_ms: int,
                    limit: int) -> list[list]:
     """[[ts_ms, value text, flags]] of one meter point in [since, until) (at most `limit`),
-    preceded by the last reading before `since` (the baseline of the first increment)."""
+    preceded by the last reading before `since` (the baseline of the first increment).  Of
+    manual readings with one time, the latest supersedes the others (a correction or a
+    withdrawal, docs/protocol.md §4)."""
     sel = ('SELECT r.ts_ms, r.mantissa, r.fvalue, r.exp, r.flags FROM records r JOIN gateways g ON g.id = r.gw '
-           'WHERE g.gateway = ? AND r.code = ? AND r.ts_ms %s ORDER BY r.ts_ms %s LIMIT ?')
-    before = conn.query(sel % ('< ?', 'DESC'), [gateway, code, since_ms, 1])
-    rows = conn.query(sel % ('>= ? AND r.ts_ms < ?', 'ASC'), [gateway, code, since_ms, until_ms, limit])
-    return [[r.ts_ms, _value_text(r.mantissa, r.fvalue, r.exp), r.flags] for r in before + rows]
+           'WHERE g.gateway = ? AND r.code = ? AND r.ts_ms %s ORDER BY r.ts_ms %s, r.seq %s LIMIT ?')
+    before = conn.query(sel % ('< ?', 'DESC', 'DESC'), [gateway, code, since_ms, 1])
+    rows = conn.query(sel % ('>= ? AND r.ts_ms < ?', 'ASC', 'ASC'), [gateway, code, since_ms, until_ms, limit])
+    out: list[list] = []
+    for r in before + rows:
+        if out and out[-1][0] == r.ts_ms and out[-1][2] & FLAG_MANUAL and r.flags & FLAG_MANUAL:
+            out.pop()
+        out.append([r.ts_ms, _value_text(r.mantissa, r.fvalue, r.exp), r.flags])
+    return out
 
 
 def meter_unit(conn: Connection, gateway: str, code: str) -> str | None:

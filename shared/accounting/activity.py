@@ -82,8 +82,35 @@ def activity(sid, act, unit, where, offset_s, warnings):
         return total * to_unit, {'origin': 'meter', 'readings': len(readings), 'register_unit': act['unit'],
                                  'multiplier': multiplier.text(), 'rollovers': rollovers, 'clock_flagged': clock,
                                  'not_booked': sum(1 for s in steps if s.value is None)}
+    if isinstance(act, dict) and 'amounts' in act:
+        return _amounts(act, unit, where, offset_s)
     return quantity(act, unit, where), {'origin': 'given', 'as_given': {
         'value': act.get('value'), 'unit': act.get('unit')}}
+
+def _amounts(act, unit, where, offset_s):
+    """Values that are each the amount of their period (a consumption in period, a manual
+    entry): their sum.  Of several with one time, the last supersedes the others (a
+    corrected or withdrawn manual entry); invalid or missing ones count nothing."""
+    if not act.get('unit'):
+        raise ScenarioError('%s: the unit of the amounts is missing' % where)
+    try:
+        to_unit = units.factor(act['unit'], unit)
+    except units.UnitError as e:
+        raise ScenarioError('%s: %s (expected %s)' % (where, e, unit))
+    latest = {}
+    for i, r in enumerate(act['amounts']):
+        if not isinstance(r, list) or len(r) not in (2, 3):
+            raise ScenarioError('%s.amounts[%d]: give [time, value] or [time, value, flags]' % (where, i))
+        t = time_ms(r[0], '%s.amounts[%d]' % (where, i), offset_s)
+        flags = r[2] if len(r) > 2 else 0
+        value = None if r[1] is None or flags & processing.NOT_MEASURED else number(r[1], '%s.amounts[%d]' % (
+            where, i))
+        latest[t] = value
+    booked = [v for v in latest.values() if v is not None]
+    return processing.add(*booked) * to_unit, {'origin': 'amounts', 'amounts': len(booked),
+                                                 'superseded_or_invalid': len(act['amounts']) - len(booked),
+                                                 'unit': act['unit']}
+
 
 def derived(given, spec, unit, where):
     """Activity computed by one of the method's derivations, e.g. heat from steam mass and

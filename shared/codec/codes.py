@@ -38,6 +38,7 @@ class CodeTables:
                     self.tables[name] = doc[name]
             self.unit_classes = doc.get('unit_classes', {})
             self.dimensions = doc.get('dimensions', {})
+            self.dimension_units = doc.get('dimension_units', {})
         except (KeyError, TypeError, ValueError) as e:
             raise CodeError('code table file is incomplete: %r' % (e,))
         if [n for n, _ in self.layout] != list(SEGMENTS):
@@ -111,14 +112,20 @@ class CodeTables:
         cls = self.tables['parameter'][seg['parameter']].get('units')
         if cls == 'source':
             own = self.tables['source'][seg['source']].get('unit')
-            for units in self.dimensions.values():
-                if own in units:
-                    return list(units)
-            return [own] if own else []
+            dimension = self._dimension(seg['source'])
+            return list(self.dimensions[dimension]) if dimension else [own] if own else []
         units = self.unit_classes.get(cls)
         if units is None:
             return [cls] if cls else []
-        return list(units)
+        narrowed = self.dimension_units.get(cls, {}).get(self._dimension(seg['source']))
+        return list(narrowed if narrowed is not None else units)
+
+    def _dimension(self, source):
+        own = self.tables['source'][source].get('unit')
+        for name, units in self.dimensions.items():
+            if own in units:
+                return name
+        return None
 
     def check_unit(self, code, unit):
         allowed = self.allowed_units(code)
