@@ -328,3 +328,30 @@ def test_manual_entries_refuse_other_dimensions_and_duplicates_and_are_corrected
 def ncv_id(config, code: str) -> str:
     listing = tanji('gateway', 'entries', '--config', str(config)).stdout
     return next(line.split()[0] for line in listing.splitlines() if '  %s  ' % code in line)
+
+
+def test_a_wrong_unit_id_is_named_and_a_serial_setting_on_a_tcp_bus_is_refused(tmp_path):
+    """Item 6: `meter refused: other error` named neither meter address nor unit id, and
+    `port = 17502` (meant: tcp_port) was accepted for a TCP bus."""
+    rig = ModbusRig(tmp_path)
+    platform = Platform(tmp_path, 'GW-FAULT')
+    gw = None
+    try:
+        config = gateway_config(tmp_path, platform.key_path, platform.url, tmp_path / 'data', modbus_port=rig.port,
+                                points=1, every_s=1)
+        good = config.read_text()
+        config.write_text(good.replace('tcp_port = %d' % rig.port, 'port = %d' % rig.port))
+        r = tanji('gateway', 'run', '--config', str(config), check=False)
+        assert r.returncode == 2 and 'bus[1]: port: not a setting of a modbus-tcp bus' in r.stderr \
+            and 'did you mean tcp_port?' in r.stderr, r.stderr
+        config.write_text(good.replace('unit_id = 1', 'unit_id = 7'))
+        gw = GatewayProcess(tmp_path, config)
+        key = 'm1/%s' % energy_codes(1)[0]
+        gw.wait_log('point %s: meter m1 (unit id 7 on 127.0.0.1:%d)' % (key, rig.port))
+        status = gw.wait_status(lambda s: (_point(s, key) or {}).get('missing', 0) >= 1)
+        assert 'unit id 7' in _point(status, key)['last_reason']
+    finally:
+        if gw is not None and gw.proc.poll() is None:
+            gw.stop()
+        platform.stop()
+        rig.stop()

@@ -169,6 +169,7 @@ class Cjt188Meter:
     def __init__(self, meter_type, address, swapped_di=False):
         self.meter_type = meter_type
         self.address = address
+        self.label = 'address %s' % address           # how a person finds this meter on its bus
         self.swapped_di = swapped_di
         self.ser = 0
 

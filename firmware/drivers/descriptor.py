@@ -154,7 +154,8 @@ def timing_fields(gap_ms):
 class Protocol:
     """A polled meter protocol as the gateway sees it.
 
-    make_meter(settings) -> the meter (with transactions(points) and check_point(point));
+    make_meter(settings) -> the meter (with transactions(points), check_point(point) and a
+    label naming it on its bus, e.g. 'address 000000000001', 'unit id 7');
     point_item(settings) -> the protocol's name for a point's data item;
     time_sync(year, month, day, hour, minute, second) -> broadcast request bytes, or None.
     Both builders raise ValueError with a sentence naming the setting."""

@@ -292,6 +292,7 @@ class Dlt645Meter:
     def __init__(self, address, version=V2007):
         self.address = address
         self.version = version
+        self.label = 'address %s' % address           # how a person finds this meter on its bus
         items = ITEMS_2007 if version == V2007 else ITEMS_1997
         self.items = items
 

@@ -315,6 +315,7 @@ class ModbusDevice:
             raise ValueError('unit id %r out of 0..247' % unit_id)
         self.unit_id = unit_id
         self.tcp = tcp
+        self.label = 'unit id %d' % unit_id           # how a person finds this device on its bus
         self.transaction_id = 0
 
     def check_point(self, point):

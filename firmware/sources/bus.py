@@ -120,6 +120,11 @@ class BusRunner:
         self.stats['state'] = 'up'
         self.stats.pop('down_reason', None)
 
+    def _meter_name(self, meter: str) -> str:
+        """'meter m1 (unit id 7 at 127.0.0.1:502)': what a person needs to find it."""
+        where = self.cfg.port if self.cfg.port else '%s:%s' % (self.cfg.host, self.cfg.tcp_port)
+        return 'meter %s (%s on %s)' % (meter, self.cfg.meters[meter].label, where)
+
     async def _visit(self, meter: str, keys: list[str]) -> bool:
         driver = self.cfg.meters[meter]
         points = [self.points[meter][k] for k in keys]
@@ -134,9 +139,11 @@ class BusRunner:
             values, reason = await self._transact(driver, tx)
             ts = self._now_ms()                              # stamped at read time
             if values is None:
+                no_answer = reason.startswith('no answer')
+                reason = '%s: %s' % (self._meter_name(meter), reason)
                 for p in tx.points:
                     self._emit(self.intake.missing(p, ts, reason))
-                if reason.startswith('no answer') and not any_ok:
+                if no_answer and not any_ok:
                     silent = reason
                 continue
             any_ok = True
@@ -189,10 +196,11 @@ class BusRunner:
                                                        'internal error while reading (see the log)'))
                     ok = False
                 if not ok and self.scheduler.meters[meter].failures + 1 == self.cfg.degrade_after:
-                    log.warning('ALARM bus %s: meter %s failed %d times in a row; polling it less often',
-                                self.cfg.name, meter, self.cfg.degrade_after)
+                    log.warning('ALARM bus %s: %s failed %d times in a row; polling it less often',
+                                self.cfg.name, self._meter_name(meter), self.cfg.degrade_after)
                 if ok and self.scheduler.meters[meter].degraded:
-                    log.warning('RECOVERED bus %s: meter %s answers again; back to its schedule', self.cfg.name, meter)
+                    log.warning('RECOVERED bus %s: %s answers again; back to its schedule', self.cfg.name,
+                                self._meter_name(meter))
                 for key, slot in self.scheduler.done(meter, action[2], ok, self.clock.now()):
                     self._emit(self.intake.missing(self.points[meter][key], int(slot * 1000),
                                                    'bus %s too busy to read this slot' % self.cfg.name))

@@ -163,8 +163,10 @@ def _keys(doc: dict, common: set, protocol: Protocol, part: str, where: str) -> 
     for key in sorted(set(doc) - own):
         others = [p.name for p in PROTOCOLS.values() if key in {f.name for f in getattr(p, part)}]
         if others:
-            fail(where, '%s: not a setting of a %s %s (only of %s)' % (key, protocol.name, part.split('_')[0],
-                                                                        ', '.join(others)))
+            alike = sorted(name for name in own if key in name.split('_'))
+            fail(where, '%s: not a setting of a %s %s (only of %s)%s' % (
+                key, protocol.name, part.split('_')[0], ', '.join(others),
+                '; did you mean %s?' % ' or '.join(alike) if alike else ''))
     check_keys(doc, own, where)
 
 
