@@ -21,6 +21,7 @@ from server.config import ServerConfig
 from server.dbthreads import DatabaseThreads
 from server.fanout import Fanout
 from server.ingest import Ingest, Rejected
+from server.refusals import RefusalLog
 from server.store import StoreError, tokens
 
 log = logging.getLogger('tanji.server')
@@ -42,6 +43,7 @@ class Server:
     fanout: Fanout
     tokens: dict[bytes, tuple[str, str, float]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+    refusals: RefusalLog = field(default_factory=RefusalLog)
 
 
 SERVER = web.AppKey('tanji', Server)
@@ -173,6 +175,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(409, 'conflict', str(e))
     except Rejected as e:
         headers = {'Retry-After': str(e.retry_after)} if e.retry_after is not None else None
+        who = 'gateway %s at %s' % (e.gateway, request.remote) if e.gateway else str(request.remote)
+        server_of(request).refusals.note(e.status, e.code, who, e.detail)
         return json_error(e.status, e.code, e.detail, headers)
     except web.HTTPException as e:
         if e.status >= 400:

@@ -39,12 +39,13 @@ MAX_BATCH_RECORDS = 50_000
 class Rejected(Exception):
     """A refusal of the upload exchange: HTTP status, error code, detail."""
 
-    def __init__(self, code: str, detail: str, retry_after: int | None = None) -> None:
+    def __init__(self, code: str, detail: str, retry_after: int | None = None, gateway: str | None = None) -> None:
         super().__init__('%s: %s' % (code, detail))
         self.code = code
         self.status = STATUS[code]
         self.detail = detail
         self.retry_after = retry_after
+        self.gateway = gateway              # the gateway the request named, once known
 
 
 @dataclass
@@ -142,16 +143,17 @@ class Ingest:
                            % ((t_ms - now_ms) // 1000, self.config.max_future_s))
         gateway = await self.keys.get(gateway_id)
         if gateway is None:
-            raise Rejected('unknown_gateway', 'no gateway %s is enrolled at this centre' % gateway_id)
+            raise Rejected('unknown_gateway', 'no gateway %s is enrolled at this centre' % gateway_id, gateway=gateway_id)
         if gateway.revoked:
-            raise Rejected('revoked_gateway', 'gateway %s was revoked' % gateway_id)
+            raise Rejected('revoked_gateway', 'gateway %s was revoked' % gateway_id, gateway=gateway_id)
         message = position_message(gateway_id, t_ms)
         if self._verifier is None:
             valid = gateway.key.verify(message, sig)
         else:
             valid = await asyncio.get_running_loop().run_in_executor(self._verifier, gateway.key.verify, message, sig)
         if not valid:
-            raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s' % gateway_id)
+            raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s' % gateway_id,
+                           gateway=gateway_id)
         row = await self.db.read(gateways.get_gateway, gateway_id)
         return {'gateway': gateway_id, 'ack': row.ack, 'last_seq': row.last_seq}
 
@@ -165,10 +167,11 @@ class Ingest:
         gateway = await self.keys.get(frame.gateway_id)
         if gateway is None:
             self.counters['rejected'] += 1
-            raise Rejected('unknown_gateway', 'no gateway %s is enrolled at this centre' % frame.gateway_id)
+            raise Rejected('unknown_gateway', 'no gateway %s is enrolled at this centre' % frame.gateway_id,
+                           gateway=frame.gateway_id)
         if gateway.revoked:
             self.counters['rejected'] += 1
-            raise Rejected('revoked_gateway', 'gateway %s was revoked' % frame.gateway_id)
+            raise Rejected('revoked_gateway', 'gateway %s was revoked' % frame.gateway_id, gateway=frame.gateway_id)
         if self._verifier is None:
             valid = frame.verify(gateway.key)
         else:
@@ -176,17 +179,20 @@ class Ingest:
         if not valid:
             self.counters['rejected'] += 1
             await self.db.write_tx(gateways.note_signature_failure, gateway.id, int(self.wall_clock() * 1000))
-            raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s' % frame.gateway_id)
+            raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s'
+                           % frame.gateway_id, gateway=frame.gateway_id)
         try:
             self._check_time(frame)
-        except Rejected:
+        except Rejected as e:
             self.counters['rejected'] += 1
             await self.db.write_tx(gateways.note_rejected_frame, gateway.id)
+            e.gateway = frame.gateway_id
             raise
         n = len(frame.records)
         if self._queued_records and self._queued_records + n > self.config.max_queue_records:
             self.counters['rejected'] += 1
-            raise Rejected('busy', 'the centre is catching up with its disk; retry later', retry_after=2)
+            raise Rejected('busy', 'the centre is catching up with its disk; retry later', retry_after=2,
+                           gateway=frame.gateway_id)
         item = frames.Incoming(frame, bytes(raw), frame.fingerprint(), int(self.wall_clock() * 1000))
         future = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
@@ -195,7 +201,7 @@ class Ingest:
         result: frames.Stored = await future
         if result.error is not None:
             self.keys.forget(frame.gateway_id)
-            raise Rejected(result.error, result.detail)
+            raise Rejected(result.error, result.detail, gateway=frame.gateway_id)
         return result.ack
 
     def _take_batch(self) -> list[tuple[frames.Incoming, asyncio.Future]]:

@@ -1,12 +1,14 @@
 """The upload exchange on a running server: acks, idempotency, every refusal."""
 
 import asyncio
+import logging
 import threading
 import time
 
 import msgpack
 
 from portable_helpers import ENERGY, UNITS
+from server.refusals import RefusalLog
 from shared.codec import frame, sm2
 
 
@@ -107,9 +109,10 @@ def _refusals(gw, other_key):
     ]
 
 
-async def test_every_refusal_is_a_4xx_with_a_code_and_stores_nothing(harness):
+async def test_every_refusal_is_a_4xx_with_a_code_and_stores_nothing(harness, caplog):
     gw = harness.gateways['gw-a']
     other = sm2.PrivateKey.generate()
+    caplog.set_level(logging.WARNING, logger='tanji.server.refused')
     for code, status, raw in _refusals(gw, other):
         got_status, doc = await harness.post_frame(raw)
         assert (got_status, doc['error']) == (status, code), doc
@@ -117,6 +120,25 @@ async def test_every_refusal_is_a_4xx_with_a_code_and_stores_nothing(harness):
     assert counts(harness) == (0, 0)
     _, g = await harness.get('/api/v1/gateways/gw-a')
     assert g['signature_failures'] == 1 and g['ack'] == -1
+    # issue 13, item 6: each refusal is a line in the server's log, naming the gateway once it is known
+    lines = [r.getMessage() for r in caplog.records if r.name == 'tanji.server.refused']
+    assert any(line.startswith('refused 401 bad_signature from gateway gw-a at 127.0.0.1: the signature')
+               for line in lines), lines
+    assert any(line.startswith('refused 403 unknown_gateway from gateway gw-nobody') for line in lines), lines
+    assert any(line.startswith('refused 400 root_mismatch from 127.0.0.1') for line in lines), lines
+
+
+def test_a_flood_of_refusals_is_one_line_per_kind_and_a_summary_per_interval(caplog):
+    now = [0.0]
+    refusals = RefusalLog(interval_s=60, clock=lambda: now[0])
+    caplog.set_level(logging.WARNING, logger='tanji.server.refused')
+    for i in range(5000):
+        refusals.note(401, 'bad_signature', 'gateway gw-a at 10.0.0.%d' % (i % 2), 'does not verify')
+    now[0] = 61.0
+    refusals.note(403, 'unknown_gateway', 'gateway x at 10.0.0.9', 'not enrolled')
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 4, lines
+    assert 'refused again in the last 61 s: bad_signature from gateway gw-a at 10.0.0.0: 2499' in lines[2]
 
 
 async def test_content_type_and_size_limits(db_url):
