@@ -215,6 +215,27 @@ def cmd_entries(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from firmware import summary
+    cfg = load(args.config)
+    path = os.path.join(cfg.data_dir, 'status.json')
+    try:
+        with open(path) as f:
+            status = json.load(f)
+    except FileNotFoundError:
+        raise GatewayConfigError('no %s: the gateway has not run with this configuration yet '
+                                 '(tanji gateway run --config %s)' % (path, args.config))
+    except (OSError, ValueError) as e:
+        raise GatewayConfigError('cannot read %s: %s' % (path, e))
+    if args.json:
+        print(json.dumps(status, indent=1, ensure_ascii=False))
+    else:
+        print('gateway %s (tanji %s)' % (status.get('gateway', cfg.id), status.get('version', '?')))
+        print(summary.text(status, int(cfg.utc_offset_h * 3600)))
+    stale = time.time() - float(status.get('time', 0)) > summary.STALE_S
+    return 1 if summary.alarms(status) or stale else 0
+
+
 def cmd_read_address(args: argparse.Namespace) -> int:
     from firmware.sources.commission import read_dlt645_address
     print(asyncio.run(read_dlt645_address(args.port, args.baud, args.parity, args.timeout)))
@@ -256,6 +277,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     entries = s.add_parser('entries', help='list the manual entries: live, corrected or withdrawn, who, when, why')
     entries.add_argument('--config', required=True, help='the gateway TOML')
     entries.set_defaults(func=cmd_entries)
+    status = s.add_parser('status', help='a readable summary of the running gateway: centres, buses, meters, points, '
+                                         'alarms (exit 1 when there are alarms)')
+    status.add_argument('--config', required=True, help='the gateway TOML')
+    status.add_argument('--json', action='store_true', help='print status.json as it is')
+    status.set_defaults(func=cmd_status)
     ra = s.add_parser('read-address', help='print the address of the one DL/T 645 meter on a serial line')
     ra.add_argument('--port', required=True, help='serial device, e.g. /dev/ttymxc1')
     ra.add_argument('--baud', type=int, default=2400)

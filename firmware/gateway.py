@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 
 from firmware.clock import JumpDetector, RealClock
-from firmware import identity
+from firmware import identity, summary
 from firmware.config import GatewayConfig
 from firmware.lib import outbox, thinning
 from firmware.lib import reading as reading_codec
@@ -39,6 +39,7 @@ from shared.codec import sm2
 from shared.delivery import machine as delivery
 from shared.delivery.backoff import Backoff
 from shared.delivery.http import ask_position, post_frame
+from shared.version import tanji_version
 
 log = logging.getLogger('tanji.gateway')
 
@@ -389,7 +390,9 @@ class Gateway:
 
     def status(self) -> dict:
         now = self.clock.monotonic()
-        return {'durable_seq': self.ring.durable_seq, 'oldest_seq': self.ring.oldest_seq(),
-                'queued': self.ring.pending(), 'disk_error': self.disk_error,
-                'counters': dict(self.counters), 'centres': [d.status(now) for d in self.deliveries.values()],
-                'sources': self.sources.status() if self.sources else [], 'time': self.clock.now()}
+        status = {'gateway': self.cfg.id, 'version': tanji_version(), 'durable_seq': self.ring.durable_seq,
+                  'oldest_seq': self.ring.oldest_seq(), 'queued': self.ring.pending(), 'disk_error': self.disk_error,
+                  'counters': dict(self.counters), 'centres': [d.status(now) for d in self.deliveries.values()],
+                  'sources': self.sources.status() if self.sources else [], 'time': self.clock.now()}
+        status['alarms'] = summary.alarms(status)
+        return status

@@ -5,6 +5,7 @@ import importlib
 import sys
 
 from shared.codec import cli as codec_cli
+from shared.version import tanji_version
 
 
 AREAS = ['server.cli', 'firmware.cli', 'hardware.cli', 'shared.accounting.cli']  # optional areas: registered when their dependencies are installed
@@ -14,7 +15,7 @@ ERRORS: tuple = codec_cli.ERRORS
 def build_parser() -> argparse.ArgumentParser:
     global ERRORS
     parser = argparse.ArgumentParser(prog='tanji', description='Tanji carbon metering: gateway, server and test rigs')
-    parser.add_argument('--version', action='version', version='tanji %s' % _version())
+    parser.add_argument('--version', action='version', version='tanji %s' % tanji_version())
     sub = parser.add_subparsers(dest='command', required=True)
     codec_cli.register(sub)
     for name in AREAS:
@@ -25,14 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
         area.register(sub)
         ERRORS = ERRORS + tuple(e for e in area.ERRORS if e not in ERRORS)
     return parser
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-        return version('tanji')
-    except PackageNotFoundError:
-        return 'unknown (not installed: run make setup)'
 
 
 def main(argv: list[str] | None = None) -> int:

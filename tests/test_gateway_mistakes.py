@@ -350,6 +350,12 @@ def test_a_wrong_unit_id_is_named_and_a_serial_setting_on_a_tcp_bus_is_refused(t
         gw.wait_log('point %s: meter m1 (unit id 7 on 127.0.0.1:%d)' % (key, rig.port))
         status = gw.wait_status(lambda s: (_point(s, key) or {}).get('missing', 0) >= 1)
         assert 'unit id 7' in _point(status, key)['last_reason']
+        shown = tanji('gateway', 'status', '--config', str(config), check=False)
+        assert shown.returncode == 1, shown.stderr                      # alarms: exit 1
+        assert 'centre platform: ' in shown.stdout and 'bus meters (modbus-tcp): up' in shown.stdout
+        assert '  ALARM point %s: meter m1 (unit id 7' % key in shown.stdout, shown.stdout
+        gw.stop()
+        assert 'NOT RUNNING?' not in shown.stdout
     finally:
         if gw is not None and gw.proc.poll() is None:
             gw.stop()
