@@ -211,14 +211,22 @@ async def results(request: web.Request) -> web.Response:
     # computed on a reader connection: a long period must not hold the ingest writer
     previous = await srv.db.read(kept.kept_result, q['scenario'], key)
     pin = None
+    provisional = (previous or {}).get('provisional_factors') or {}
     if previous is not None and not recalc and previous.get('scenario_version') == version:
-        pin = previous['factors_used']
+        # a provisional factor is never pinned: the factor published for the year replaces it
+        pin = {fid: v for fid, v in previous['factors_used'].items() if fid not in provisional}
     try:
         result = await srv.db.read(_compute, scenario, since, until, year, pin)
     except ScenarioError as e:
         return json_error(422, 'scenario', str(e))
     result.update(scenario_version=version, period=key, period_from=views.iso(since), period_to=views.iso(until),
                   computed=views.iso(now_ms()))
+    if provisional and result.get('provisional_factors') != provisional:
+        # the provisional result is kept beside the one that replaces it
+        earlier = previous.pop('earlier_versions', [])
+        result['earlier_versions'] = earlier + [previous]
+    elif previous is not None and previous.get('earlier_versions'):
+        result['earlier_versions'] = previous['earlier_versions']
     await srv.db.write_tx(kept.keep_result, q['scenario'], key, result, now_ms())
     return json_response(_filter(result, q.get('node'), scope))
 

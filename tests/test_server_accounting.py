@@ -138,3 +138,28 @@ async def test_a_corrected_manual_entry_counts_once_with_its_latest_value(harnes
     activity = result['sources'][0]['activity']
     assert (activity['origin'], Q.of(activity['value']), activity['unit']) == ('amounts', Q.of('802.40'), 't')
     assert (activity['amounts'], activity['superseded_or_invalid']) == (1, 1), activity
+
+
+async def test_a_provisional_result_is_recomputed_and_kept_when_the_years_factor_is_published(harness):
+    """Issue 13, item 8: reporting year 2026 had no grid factor, so no real-time figure.  Now
+    the latest published one is used, marked provisional in the result; when the 2026 factor
+    is added the result is recomputed with it and the provisional one is kept beside it."""
+    status, doc = await harness.post_frame(_hourly_register(harness.gateways['gw-a'], 48))
+    assert status == 200, doc
+    assert (await _put(harness, 'plant', SCENARIO))[0] == 201
+    status, first = await harness.get('/api/v1/accounting/results', scenario='plant', period='2026-11-01')
+    assert status == 200, first
+    feeder = next(s for s in first['sources'] if s['id'] == 'feeder')
+    assert feeder['parameters']['EF']['factor']['status'] == 'provisional'
+    assert first['provisional_factors'] == {'grid/national/ets/2022': 1}
+    assert (await harness.post_json('/api/v1/accounting/factors', dict(GRID_2026, value='0.6')))[0] == 201
+    status, second = await harness.get('/api/v1/accounting/results', scenario='plant', period='2026-11-01')
+    assert status == 200, second
+    feeder2 = next(s for s in second['sources'] if s['id'] == 'feeder')
+    assert feeder2['parameters']['EF']['factor']['id'] == 'grid/national/ets/2026' and not second['provisional_factors']
+    assert Q.of(feeder2['co2e_t']) != Q.of(feeder['co2e_t'])
+    kept = second['earlier_versions']
+    assert len(kept) == 1 and kept[0]['provisional_factors'] == first['provisional_factors']
+    assert kept[0]['totals'] == first['totals']
+    status, third = await harness.get('/api/v1/accounting/results', scenario='plant', period='2026-11-01')
+    assert len(third['earlier_versions']) == 1 and third['totals'] == second['totals']

@@ -20,6 +20,8 @@ from shared.accounting.methods import MethodError, MethodLibrary, evaluate
 from shared.accounting.scenario import ScenarioError, number, quantity
 from shared.accounting.slots import Slots
 
+GJ_PER_TCE = Q.of('29.307')          # 1 kgce = 29 307 kJ (GB/T 2589)
+
 
 class SourceResult:
     """One source's result: doc as shown, and the exact figures the roll-ups add up."""
@@ -87,6 +89,10 @@ class Engine:
             value, info = derived(doc['from'], spec, unit, where)
         else:
             value, info = activity(src['id'], doc, unit, where + '.activity', slots.ctx['offset_s'], warnings)
+        if value < ZERO:
+            raise ScenarioError('%s.activity: %s %s is negative: a consumption or quantity cannot be; exports and '
+                                'CO2 recovery are their own methods and take positive amounts' % (
+                                    where, value.text(), unit))
         acc = src.get('accuracy_class')
         slots.u[name] = uncertainty.of_accuracy_class(number(acc, where + '.accuracy_class')) if acc is not None \
             else number(src.get('activity_u_rel', '0'), where + '.activity_u_rel')
@@ -109,21 +115,25 @@ class Engine:
         return gas, amount * f.value, f.ref()
 
     def _tce(self, src, method, values, slots, used, warnings):
-        """Standard coal of an energy source (seed 002 §5), or None."""
+        """(standard coal of an energy source, how it was found) (seed 002 §5), or (None, None).
+        A fuel without a coefficient of its own (bituminous coal, anthracite, lignite) is
+        converted by its calorific value: 1 kgce = 29 307 kJ (GB/T 2589)."""
         energy = method.get('energy')
         if not energy:
-            return None
+            return None, None
+        sign = Q.of(energy.get('sign', '1'))
         try:
-            f = self.factors.select('tce', energy.get('tce_subject') or slots.ctx['subject'], slots.ctx['year'],
-                                    pinned=slots.ctx['pin'])
+            f = slots.factor('tce', energy.get('tce_subject') or slots.ctx['subject'])
             in_unit = slots.unit(method['inputs'][energy['input']]['unit'])
-            tce = values[energy['input']] * f.value * units.factor(f.unit, 'tce/' + in_unit) * \
-                Q.of(energy.get('sign', '1'))
-        except (FactorError, units.UnitError) as e:
+            tce = values[energy['input']] * f.value * units.factor(f.unit, 'tce/' + in_unit) * sign
+        except (ScenarioError, units.UnitError) as e:
+            if 'NCV' in values and not energy.get('tce_subject'):
+                return values[energy['input']] * values['NCV'] / GJ_PER_TCE * sign, \
+                    'calorific value: NCV / 29.307 GJ per tce (GB/T 2589)'
             warnings.append('%s: no standard-coal figure (%s)' % (src['id'], e))
-            return None
+            return None, None
         used[f.id] = f.version
-        return tce
+        return tce, 'factor %s' % f.id
 
     def _source(self, src, ctx_base, warnings, used):
         sid = src.get('id')
@@ -149,7 +159,7 @@ class Engine:
             raise ScenarioError('%s: %s' % (where, e))
         gas, co2e, gwp_ref = self._co2e(src, method, amount, slots, used)
         u_abs = uncertainty.of_source(method['formula'], values, slots.u, amount, co2e)
-        tce = self._tce(src, method, values, slots, used, warnings)
+        tce, tce_basis = self._tce(src, method, values, slots, used, warnings)
         category = method['category']
         cat = self.methods.categories[category]
         doc = {
@@ -159,7 +169,7 @@ class Engine:
             'activity': dict(act_info, name=act_name, value=act_value.text(), unit=act_unit),
             'parameters': params, 'emissions_t': {gas: amount.text()}, 'co2e_t': co2e.text(),
             'co2e_exact': co2e.ratio(),
-            'gwp': gwp_ref, 'tce': tce.text() if tce is not None else None,
+            'gwp': gwp_ref, 'tce': tce.text() if tce is not None else None, 'tce_basis': tce_basis,
             'uncertainty': uncertainty.summary(co2e, u_abs), 'formula': method['formula'],
             'method_source': method['source'],
         }
@@ -190,12 +200,14 @@ class Engine:
                     raise ScenarioError('factors[%d]: %s' % (i, e))
             return Engine(lib, self.methods).evaluate(dict(scenario, factors=[]), pin)
         pinned = None if scenario.get('recalculate') else (pin or scenario.get('pin'))
+        warnings = []
+        provisional = {}
         ctx = {'year': year, 'grid_series': series, 'gwp': gwp, 'regime': scenario.get('regime'),
-               'offset_s': int(scenario.get('utc_offset_h', 8) * 3600), 'pin': pinned}
+               'offset_s': int(scenario.get('utc_offset_h', 8) * 3600), 'pin': pinned, 'warnings': warnings,
+               'provisional': provisional}
         sources = scenario.get('sources')
         if not isinstance(sources, list) or not sources:
             raise ScenarioError('sources: at least one source is required')
-        warnings = []
         used = {}
         results = []
         ids = set()
@@ -216,6 +228,7 @@ class Engine:
             'choices': {'grid_series': series, 'gwp': gwp, 'regime': ctx['regime'], 'pinned': bool(pinned)},
             'sources': [r.doc for r in results], 'totals': totals.doc,
             'boundary': boundary, 'intensity': intensity, 'factors_used': used, 'warnings': warnings,
+            'provisional_factors': provisional,
         }
         return out
 

@@ -79,6 +79,8 @@ class Factor:
             v = getattr(self, key)
             if v is not None:
                 out[key] = v
+        if self.doc.get('provisional_for'):
+            out['provisional_for'] = self.doc['provisional_for']
         return out
 
 
@@ -121,9 +123,16 @@ class FactorLibrary:
             raise FactorError('factor %s has no version %s' % (fid, version))
         return versions[version]
 
-    def select(self, kind, subject, year=None, series=None, regime=None, pinned=None):
-        """The factor to use; FactorError naming what was looked for when none applies."""
+    def select(self, kind, subject, year=None, series=None, regime=None, pinned=None, notes=None):
+        """The factor to use; FactorError naming what was looked for when none applies.
+
+        notes (a list, for real-time and current-year accounting): when no record applies to
+        the year, the most recent earlier one is returned marked provisional (status
+        'provisional', provisional_for the year) instead of an error; and a user's or
+        measured record passed over because its years exclude this one is noted, since the
+        factor used instead is of a lower origin."""
         best = None
+        skipped = []
         for fid, versions in self.records.items():
             latest = versions[max(versions)]
             if latest.kind != kind or latest.subject != subject:
@@ -133,7 +142,10 @@ class FactorLibrary:
             if regime is not None and latest.regime not in (regime, None):
                 continue
             f = versions.get(pinned[fid]) if pinned and fid in pinned else latest
-            if f is None or not f.applies_to(year):
+            if f is None:
+                continue
+            if not f.applies_to(year):
+                skipped.append(f)
                 continue
             # measured beats user beats default; then a record of the asked regime, then a general one
             # (no regime), then the latest data year
@@ -141,11 +153,24 @@ class FactorLibrary:
                     1 if f.regime is None else 0, f.data_year or 0)
             if best is None or rank > best[0]:
                 best = (rank, f)
+        what = '%s factor for %s%s%s' % (kind, subject, ' (series %s)' % series if series else '',
+                                         ' (%s)' % regime if regime else '')
         if best is None:
-            raise FactorError('no %s factor for %s%s%s%s' % (
-                kind, subject, ' (series %s)' % series if series else '', ' (%s)' % regime if regime else '',
-                ' applying to %s' % year if year else ''))
-        return best[1]
+            earlier = [f for f in skipped if f.applies and f.applies[1] < year] if year and notes is not None else []
+            if earlier:
+                f = max(earlier, key=lambda f: (f.applies[1], ORIGINS[f.origin], f.data_year or 0))
+                notes.append('no %s is published for %d yet: %s (%d..%d) is used provisionally; the result is '
+                             'recomputed when the %d factor is added' % (what, year, f.id, f.applies[0],
+                                                                           f.applies[1], year))
+                return Factor(dict(f.doc, status='provisional', provisional_for=year))
+            raise FactorError('no %s%s' % (what, ' applying to %s' % year if year else ''))
+        chosen = best[1]
+        if notes is not None:
+            for f in skipped:
+                if ORIGINS[f.origin] > ORIGINS[chosen.origin] and f.applies:
+                    notes.append('%s record %s applies to %d..%d, not to %d: %s (%s) is used instead' % (
+                        f.origin, f.id, f.applies[0], f.applies[1], year, chosen.id, chosen.origin))
+        return chosen
 
     def to_json(self):
         return {'library': self.name, 'version': self.version, 'fuel_sources': self.fuel_sources,

@@ -32,8 +32,11 @@ class Slots:
     def factor(self, kind, subject, regime=None, series=None):
         """The factor record the library selects for the reporting year (or the pinned version)."""
         try:
-            return self.factors.select(kind, subject, self.ctx['year'], series=series, regime=regime,
-                                       pinned=self.ctx['pin'])
+            f = self.factors.select(kind, subject, self.ctx['year'], series=series, regime=regime,
+                                    pinned=self.ctx['pin'], notes=self.ctx.get('warnings'))
+            if f.status == 'provisional' and 'provisional' in self.ctx:
+                self.ctx['provisional'][f.id] = f.version
+            return f
         except FactorError as e:
             raise ScenarioError('%s: %s' % (self.ctx['where'], e))
 
@@ -47,6 +50,9 @@ class Slots:
         given = (src.get('parameters') or {}).get(name)
         if given is not None:
             values[name] = quantity(given, unit, where)
+            if values[name] < ZERO:
+                raise ScenarioError('%s: %s %s is negative: no calorific value, carbon content, oxidation rate or '
+                                    'factor can be' % (where, values[name].text(), unit))
             self.u[name] = number(given.get('u_rel', '0'), where + '.u_rel') if isinstance(given, dict) else ZERO
             params_out[name] = {'value': values[name].text(), 'unit': unit, 'origin': 'given',
                                 'as_given': {'value': given.get('value'), 'unit': given.get('unit')}}

@@ -108,9 +108,54 @@ def test_electricity_series_and_years():
     assert _co2e(src) == Q.of('2851.5')
     # statistical series, data year Y-2 = 2022: 0.5366 kgCO2/kWh = 0.5366 tCO2/MWh: 2683
     assert _co2e(src, grid={'series': 'statistical'}) == Q(2683)
-    # 2026 has no published statistical factor here: refused, not guessed
-    e = raises(ScenarioError, lambda: _one(src, reporting_year=2026, grid={'series': 'statistical'}))
-    assert 'no grid factor' in str(e) and '2026' in str(e)
+    # issue 13, item 8: 2026 has no published factor yet: the most recent one, marked provisional in the
+    # result, so that real-time figures exist (recomputed when the 2026 factor is added)
+    r = _one(src, reporting_year=2026, grid={'series': 'statistical'})
+    grid = r['sources'][0]['parameters']['EF']['factor']
+    assert (grid['id'], grid['status'], grid['provisional_for']) == ('grid/national/statistical/2022', 'provisional',
+                                                                       2026)
+    assert r['provisional_factors'] == {'grid/national/statistical/2022': 1}
+    assert any('used provisionally' in w for w in r['warnings'])
+    assert Q.of(r['sources'][0]['co2e_t']) == Q(2683)
+    # a year before any record is still refused, not guessed
+    e = raises(ScenarioError, lambda: _one(src, reporting_year=2010))
+    assert 'no grid factor' in str(e) and '2010' in str(e)
+
+
+def test_a_users_grid_factor_for_other_years_is_named_when_passed_over():
+    """Issue 13, item 7: it silently fell back to the library's factor."""
+    src = {'id': 'grid', 'method': 'purchased_electricity', 'activity': {'value': '5000', 'unit': 'MWh'}}
+    own = {'id': 'grid/national/ets/own', 'kind': 'grid', 'subject': 'national', 'series': 'ets', 'value': '0.55',
+           'unit': 'tCO2/MWh', 'applies': [2022, 2022], 'source': 'our contract'}
+    r = _one(src, reporting_year=2024, factors=[own])
+    assert r['sources'][0]['parameters']['EF']['factor']['id'] == 'grid/national/ets/2022'
+    assert any('user record grid/national/ets/own applies to 2022..2022, not to 2024' in w for w in r['warnings'])
+
+
+def test_negative_consumption_and_calorific_value_are_refused():
+    """Issue 13, item 7: they gave silent negative emissions."""
+    coal = {'id': 'kiln', 'method': 'fuel_combustion', 'fuel': 'bituminous_coal',
+            'activity': {'value': '-100', 'unit': 't'}}
+    e = raises(ScenarioError, lambda: _one(coal))
+    assert 'source kiln.activity: -100 t is negative' in str(e)
+    e = raises(ScenarioError, lambda: _one(dict(coal, activity={'value': '100', 'unit': 't'},
+                                                parameters={'NCV': {'value': '-20', 'unit': 'GJ/t'}})))
+    assert 'parameters.NCV: -20 GJ/t is negative' in str(e)
+    e = raises(ScenarioError, lambda: _one({'id': 'grid', 'method': 'purchased_electricity',
+                                            'activity': {'value': '-5', 'unit': 'MWh'}}))
+    assert 'is negative' in str(e)
+    # exports stay negative by design: their own method, a positive amount
+    r = _one({'id': 'out', 'method': 'exported_electricity', 'activity': {'value': '1000', 'unit': 'MWh'}})
+    assert Q.of(r['sources'][0]['co2e_t']) == Q.of('-570.3')
+
+
+def test_a_coal_without_a_coefficient_of_its_own_gets_standard_coal_from_its_calorific_value():
+    """Issue 13, item 8: bituminous coal had no standard-coal figure (GB/T 2589: 1 kgce = 29 307 kJ)."""
+    r = _one({'id': 'kiln', 'method': 'fuel_combustion', 'fuel': 'bituminous_coal',
+              'activity': {'value': '1000', 'unit': 't'}, 'parameters': {'NCV': {'value': '23.5', 'unit': 'GJ/t'}}})
+    s = r['sources'][0]
+    assert abs(float(Q.of(s['tce'])) - 1000 * 23.5 / 29.307) < 1e-5 and 'GB/T 2589' in s['tce_basis']
+    assert not any('standard-coal' in w for w in r['warnings'])
 
 
 def test_net_purchases_heat_from_steam_and_water_recovery_and_non_co2():
