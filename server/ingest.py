@@ -240,6 +240,12 @@ class Ingest:
                                             'wiped data directory?); the values first received are kept',
                                             item.frame.gateway_id, result.conflicts, item.frame.seq_first,
                                             item.frame.seq_last, item.fingerprint.hex()[:16])
+                        for x in result.interleaved:
+                            log.warning('ALARM gateway %s: code %s fell at %d of %d steps between %s and %s in frame '
+                                        '%d..%d: two meters under one code? its readings cannot be used as one '
+                                        'register; check the gateway\'s configuration', item.frame.gateway_id,
+                                        x.code, x.drops, x.steps, '%.6g' % x.low, '%.6g' % x.high,
+                                        item.frame.seq_first, item.frame.seq_last)
                         if not future.done():
                             future.set_result(result)
                     for event in self._listeners:

@@ -50,4 +50,8 @@ def _alarms(c: Counted) -> list[str]:
         out.append('sequence numbers reused: %d stored numbers in %d..%d came again with different content (last at '
                    '%s); the values first received are kept; check the gateway\'s data directory (wiped, or shared '
                    'with another gateway?)' % (r.count, r.first, r.last, iso(r.last_at)))
+    for x in c.interleaved:
+        out.append('code %s alternates between levels (%s to %s; it fell at %d of %d steps in %d frames, last at %s): '
+                   'two meters under one code? its readings cannot be used as one register; check the gateway\'s '
+                   'configuration' % (x.code, x.low, x.high, x.drops, x.steps, x.frames, iso(x.last_at)))
     return out

@@ -307,3 +307,24 @@ async def test_a_gateway_asks_its_position_with_a_signed_question(harness):
     assert (await ask('gw-x', now, sig))[1]['error'] == 'unknown_gateway'
     status, doc = await ask('gw-a', now, 'zz')
     assert status == 400 and 'sig' in doc['detail']
+
+
+async def test_two_meters_interleaved_under_one_code_raise_an_alarm(harness, caplog):
+    """Issue 13, item 1 at the centre: a gateway of another make sent two meters' registers
+    under one code; the day looked like 1000 MWh.  The records are stored (they are signed)
+    and the gateway shows an alarm naming the code."""
+    gw = harness.gateways['gw-a']
+    caplog.set_level(logging.WARNING, logger='tanji.server.ingest')
+    t0 = int(time.time() * 1000) - 600_000
+    steady = [frame.Record(i, ENERGY, t0 + i * 1000, 100_000 + i, -2, 0) for i in range(10)]
+    assert (await harness.post_frame(frame.encode('gw-a', steady, UNITS, gw.key.sign)))[0] == 200
+    _, g = await harness.get('/api/v1/gateways/gw-a')
+    assert g['alarms'] == []
+    mixed = [frame.Record(10 + i, ENERGY, t0 + (10 + i) * 1000, (100_000 if i % 2 else 500_000) + i, -2, 0)
+             for i in range(10)]
+    status, doc = await harness.post_frame(frame.encode('gw-a', mixed, UNITS, gw.key.sign))
+    assert status == 200 and doc['ack'] == 19, doc
+    _, g = await harness.get('/api/v1/gateways/gw-a')
+    assert len(g['alarms']) == 1 and 'code %s alternates between levels (1000.01 to 5000.08; it fell at 5 of 9 steps' % ENERGY \
+        in g['alarms'][0], g['alarms']
+    assert any('ALARM gateway gw-a: code %s fell at' % ENERGY in r.getMessage() for r in caplog.records)

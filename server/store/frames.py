@@ -9,9 +9,10 @@ first stored and counted as a conflict.
 from __future__ import annotations
 
 from collections import namedtuple
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server.db import Connection
+from server.interleaving import Interleaved, interleaved
 from shared.codec import frame as framing
 
 
@@ -31,6 +32,7 @@ class Stored:
     conflicts: int = 0
     error: str | None = None       # error code when refused inside the transaction
     detail: str = ''
+    interleaved: list = field(default_factory=list)    # server/interleaving.Interleaved of this frame's new records
 
 
 def _normal(mantissa: int | None, fvalue: float | None, exp: int) -> tuple:
@@ -93,6 +95,15 @@ def _count_conflicts(conn: Connection, gw_id: int, rows: list[tuple], frame_id: 
     if conflicts:
         conn.executemany('INSERT INTO conflicts (gw, seq, frame, at) VALUES (?, ?, ?, ?)', conflicts)
     return len(conflicts)
+
+
+def _note_interleaved(conn: Connection, gw_id: int, x: Interleaved, now_ms: int) -> None:
+    if conn.execute('UPDATE interleaved_codes SET frames = frames + 1, drops = drops + ?, steps = steps + ?, '
+                    'low = ?, high = ?, last_at = ? WHERE gw = ? AND code = ?',
+                    (x.drops, x.steps, '%.6g' % x.low, '%.6g' % x.high, now_ms, gw_id, x.code)).rowcount == 0:
+        conn.execute('INSERT INTO interleaved_codes (gw, code, frames, drops, steps, low, high, first_at, last_at) '
+                     'VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)',
+                     (gw_id, x.code, x.drops, x.steps, '%.6g' % x.low, '%.6g' % x.high, now_ms, now_ms))
 
 
 def _merge_range(conn: Connection, table: str, gw_id: int, first: int, last: int, cause: str | None = None) -> None:
@@ -160,6 +171,7 @@ def _store_one(conn: Connection, item: Incoming, gw: _GatewayState) -> Stored:
                         (gw.id, item.fingerprint, frame.root, frame.seq_first, frame.seq_last, n, item.received_at,
                          item.raw))
     new = conflicts = 0
+    found: list[Interleaved] = []
     if inserted is not None:
         frame_id = inserted.id
         units = {code: unit for code, _, unit in frame.codes}
@@ -168,6 +180,9 @@ def _store_one(conn: Connection, item: Incoming, gw: _GatewayState) -> Stored:
         if new < n:
             conflicts = _count_conflicts(conn, gw.id, rows, frame_id, item.received_at)
             conn.execute('UPDATE frames SET new_records = ? WHERE id = ?', (new, frame_id))
+        found = interleaved(frame.records)
+        for x in found:
+            _note_interleaved(conn, gw.id, x, item.received_at)
     for first, last in frame.lost_ranges():
         _merge_range(conn, 'lost_ranges', gw.id, first, last)
     for first, last, cause in frame.loss_causes():
@@ -178,7 +193,7 @@ def _store_one(conn: Connection, item: Incoming, gw: _GatewayState) -> Stored:
     gw.records += new
     gw.conflicts += conflicts
     gw.last_frame_at = max(gw.last_frame_at, item.received_at)
-    return Stored(ack=gw.ack, new_records=new, conflicts=conflicts)
+    return Stored(ack=gw.ack, new_records=new, conflicts=conflicts, interleaved=found if inserted is not None else [])
 
 
 def store_frames(conn: Connection, items: list[Incoming]) -> list[Stored]:

@@ -115,6 +115,7 @@ class Counted(NamedTuple):
     declared_lost: int
     lost_by_cause: dict[str, int]
     reused: Reused | None = None
+    interleaved: list = []             # rows of interleaved_codes: register codes alternating between levels
 
 
 def counted(conn: Connection, name: str | None = None) -> list[Counted]:
@@ -123,8 +124,12 @@ def counted(conn: Connection, name: str | None = None) -> list[Counted]:
     pending, lost, causes = pending_counts(conn), lost_counts(conn), lost_by_cause(conn)
     reused = {r.gw: Reused(r.n, r.lo, r.hi, r.last_at) for r in conn.query(
         'SELECT gw, count(*) AS n, min(seq) AS lo, max(seq) AS hi, max(at) AS last_at FROM conflicts GROUP BY gw')}
-    return [Counted(g, pending.get(g.id, 0), lost.get(g.id, 0), causes.get(g.id, {}), reused.get(g.id))
-            for g in found]
+    mixed: dict[int, list] = {}
+    for r in conn.query('SELECT gw, code, frames, drops, steps, low, high, last_at FROM interleaved_codes '
+                        'ORDER BY gw, code'):
+        mixed.setdefault(r.gw, []).append(r)
+    return [Counted(g, pending.get(g.id, 0), lost.get(g.id, 0), causes.get(g.id, {}), reused.get(g.id),
+                    mixed.get(g.id, [])) for g in found]
 
 
 def note_signature_failure(conn: Connection, gateway_id: int, now_ms: int) -> None:

@@ -181,6 +181,13 @@ MIGRATIONS: list[list[Table | Index]] = [
         Table('lost_causes', (Column('gw', 'int'), Column('cause', 'text'), Column('first', 'int'),
                               Column('last', 'int')), primary_key=('gw', 'cause', 'first'), clustered=True),
     ],
+    [
+        # register codes whose readings alternate between levels: two meters under one code (server/interleaving.py)
+        Table('interleaved_codes', (Column('gw', 'int'), Column('code', 'text'), Column('frames', 'int'),
+                                    Column('drops', 'int'), Column('steps', 'int'), Column('low', 'text'),
+                                    Column('high', 'text'), Column('first_at', 'int'), Column('last_at', 'int')),
+              primary_key=('gw', 'code')),
+    ],
 ]
 
 
