@@ -46,12 +46,7 @@ def activity(sid, act, unit, where, offset_s, warnings):
             value = processing.apportion(values[0], weights)[act['share']]
         return value, {'origin': 'rule', 'rule': rule, 'terms': [v.text() for v in values]}
     if isinstance(act, dict) and 'readings' in act:
-        if not act.get('unit'):
-            raise ScenarioError('%s: the register unit is missing' % where)
-        try:
-            to_unit = units.factor(act['unit'], unit)
-        except units.UnitError as e:
-            raise ScenarioError('%s: %s (expected %s)' % (where, e, unit))
+        to_unit = _to_unit(act, unit, where, 'register')
         readings = []
         for i, r in enumerate(act['readings']):
             if not isinstance(r, list) or len(r) not in (2, 3):
@@ -87,16 +82,21 @@ def activity(sid, act, unit, where, offset_s, warnings):
     return quantity(act, unit, where), {'origin': 'given', 'as_given': {
         'value': act.get('value'), 'unit': act.get('unit')}}
 
+def _to_unit(act, unit, where, what):
+    """The exact factor from the unit the values are in to the method's unit."""
+    if not act.get('unit'):
+        raise ScenarioError('%s: the %s unit is missing' % (where, what))
+    try:
+        return units.factor(act['unit'], unit)
+    except units.UnitError as e:
+        raise ScenarioError('%s: %s (expected %s)' % (where, e, unit))
+
+
 def _amounts(act, unit, where, offset_s):
     """Values that are each the amount of their period (a consumption in period, a manual
     entry): their sum.  Of several with one time, the last supersedes the others (a
     corrected or withdrawn manual entry); invalid or missing ones count nothing."""
-    if not act.get('unit'):
-        raise ScenarioError('%s: the unit of the amounts is missing' % where)
-    try:
-        to_unit = units.factor(act['unit'], unit)
-    except units.UnitError as e:
-        raise ScenarioError('%s: %s (expected %s)' % (where, e, unit))
+    to_unit = _to_unit(act, unit, where, 'amounts\'')
     latest = {}
     for i, r in enumerate(act['amounts']):
         if not isinstance(r, list) or len(r) not in (2, 3):
