@@ -48,6 +48,12 @@ class Tracker:
         self.last = {}          # key -> (mantissa, exponent, time ms)
         self.history = {}       # key -> [amount in the point's unit (float), span ms]
 
+    def seed(self, key, mantissa, exp, ts_ms, amount=0.0, span_ms=0):
+        """Start from a last value and what was consumed over span_ms before it (a restart)."""
+        self.last[key] = (mantissa, exp, ts_ms)
+        if span_ms > 0 and amount >= 0:
+            self._learn(key, amount, span_ms)
+
     def monthly(self, key):
         """The point's recent monthly total (float, its unit), or None without a day of history."""
         h = self.history.get(key)

@@ -109,15 +109,21 @@ class Intake:
             return self.tracker.check_amount(point.key, value, exp, ts_ms, known, point.unit)
         return 0, None
 
-    def seed(self, point, value, exp, ts_ms, flags=0):
-        """Replay a reading the log already holds (after a restart), so the next value is
-        judged against it and the point's history; nothing is counted or logged."""
-        if value is not None and not flags & (FLAG_MISSING | FLAG_INVALID):
-            try:
-                shift = units.shift(point.meter_unit or point.unit, point.unit)
-            except units.UnitError:
-                shift = 0
-            self._judge(point, value, exp, ts_ms, flags, shift)
+    def seed(self, point, first, last, amount=0.0):
+        """What the log already holds for a point (after a restart), so its next value is
+        judged against the last one and its history: first and last are (time ms, value,
+        exponent) of its good readings since its latest break (a flagged reading), amount
+        the sum of the values after first (for an amount per period).  Nothing is counted
+        or logged."""
+        kind = self._rules_of(point)[0]
+        if kind == 'register':
+            learned = last[1] * 10.0 ** last[2] - first[1] * 10.0 ** first[2]
+        elif kind == 'amount':
+            learned = amount
+        else:
+            return
+        span = last[0] - first[0]
+        self.tracker.seed(point.key, last[1], last[2], last[0], learned, span if learned >= 0 else 0)
 
     def _count(self, key, column):
         c = self.counts.get(key)

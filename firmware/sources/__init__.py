@@ -8,9 +8,10 @@ import os
 
 from shared import civil
 from shared.aio import cancel_and_wait
-from shared.codec.flags import flag_names
+from shared.codec.flags import FLAG_INVALID, FLAG_MISSING, FLAG_RESET, FLAG_ROLLOVER, FLAG_SUSPECT, flag_names
 
 log = logging.getLogger('tanji.sources')
+BREAKS = FLAG_ROLLOVER | FLAG_RESET | FLAG_SUSPECT     # a register's history restarts after one
 OUTAGE_SLOTS_MAX = 1440    # a day of minute slots per point; a longer outage shows as a longer silence
 
 
@@ -50,18 +51,31 @@ class Acquisition:
                 log.warning('point %s: %s', point.key, reason)
 
     def replay_log(self, gateway) -> dict[str, int]:
-        """After a restart: the measured points' recent readings in the log are replayed into
-        the intake, so the first new value of each is judged against its last one and its
-        history (a register type changed between runs shows).  Returns each code's last time."""
+        """After a restart: the measured points' recent readings in the log are handed to the
+        intake, so the first new value of each is judged against its last one and its
+        history (a register type changed between runs shows): per point its first and last
+        good reading since its latest break, and what it consumed between, not every reading
+        (one scan, a few µs a reading).  Returns each code's last time."""
         points = {'%012d' % int(p.code): p for b in self.buses for pts in b.points.values() for p in pts.values()}
         for source in self.opcua:
             points.update(('%012d' % int(p.code), p) for p in source.points.values())
         last: dict[str, int] = {}
         if gateway.restart_cause is None or not points:
             return last
+        window: dict[str, list] = {}         # code -> [first, last good reading since its latest break, amount]
         for rec in gateway.recent_readings(points):
-            self.intake.seed(points[rec.code], rec.value, rec.exp, rec.ts_ms, rec.flags)
             last[rec.code] = max(last.get(rec.code, rec.ts_ms), rec.ts_ms)
+            if rec.value is None or rec.flags & (FLAG_MISSING | FLAG_INVALID):
+                continue
+            good = (rec.ts_ms, rec.value, rec.exp)
+            w = window.get(rec.code)
+            if w is None or rec.flags & BREAKS:
+                window[rec.code] = [good, good, 0.0]
+            else:
+                w[1] = good
+                w[2] += rec.value * 10.0 ** rec.exp
+        for code, (first, final, amount) in window.items():
+            self.intake.seed(points[code], first, final, amount)
         return last
 
     def record_outage(self, gateway, now_ms: int, last: dict[str, int]) -> int:

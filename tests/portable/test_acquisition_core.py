@@ -192,7 +192,8 @@ def test_intake_judges_physical_range_and_registers_in_the_points_unit():
     # a register read without digits configured, judged against the log after a restart
     plain = polled.Point('m/p', 80420101002, 'kWh', 60, 0x00010000)
     fresh = Intake()
-    fresh.seed(plain, 98765432, -2, 0)
+    fresh.seed(plain, (-86400000, 98760000, -2), (0, 98765432, -2))      # 54.32 kWh over the last day
+    assert abs(fresh.tracker.monthly('m/p') - 54.32 * 30) < 1e-6
     r = fresh.measured(plain, 1507, -2, 'kWh', 60000)
     assert r[4] == FLAG_SUSPECT and r[2] == 1507 and 'register type' in fresh.last_reason['m/p']
     # a percentage above 100 is impossible; an instantaneous rate may be anything
