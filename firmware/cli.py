@@ -149,6 +149,7 @@ def _overwrite(path: str, data: bytes) -> None:
 
 
 def cmd_enter(args: argparse.Namespace) -> int:
+    from shared.codec.text import ascii_digits
     from firmware.drivers.manual import EntryError
     from firmware.sources.manual import submit
     cfg = _manual_config(args.config)
@@ -156,7 +157,7 @@ def cmd_enter(args: argparse.Namespace) -> int:
            'to': args.period_to, 'evidence': args.evidence, 'operator': args.operator}
     if args.corrects is not None or args.reason is not None:
         doc.update(corrects=args.corrects, reason=args.reason)
-    place = owner_of(cfg.sources, int(args.code)) if args.code.isdigit() else None
+    place = owner_of(cfg.sources, int(args.code)) if ascii_digits(args.code) else None
     if place is not None:
         raise GatewayConfigError('entry refused: code %s is read by %s: a code identifies one monitoring point '
                                  '(seed 001 §7.2); enter it under its own code' % (args.code, place))

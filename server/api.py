@@ -14,8 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from server import admin, registry, views
+from shared.codec.text import ascii_digits, ascii_int
 from server.http import (BadQuery, actor, json_body, json_error, json_response, now_ms, parse_code_prefix,
-                         parse_int, parse_time, read_body, requires, server_of)
+                         parse_int, parse_time, read_body, requires, server_of, MS_LIMIT)
 from server.ingest import Rejected
 from server.store import centres, frames, gateways, tokens
 from shared.codec import frame as framing
@@ -39,8 +40,10 @@ async def get_position(request: web.Request) -> web.Response:
     q = request.query
     gateway = q.get('gateway', '')
     try:
-        t_ms = int(q.get('t', ''))
+        t_ms = ascii_int(q.get('t', ''))
         sig = bytes.fromhex(q.get('sig', ''))
+        if not -MS_LIMIT <= t_ms <= MS_LIMIT:
+            raise ValueError('t out of range')
     except ValueError:
         raise BadQuery('give gateway, t (Unix ms) and sig (128 hex digits: SM2 r||s over the question)')
     if not gateway or len(gateway) > 64 or len(sig) != 64:
@@ -49,6 +52,12 @@ async def get_position(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
+    """Up or down, nothing more: it needs no token."""
+    return json_response({'status': 'ok'})
+
+
+@requires('operator')
+async def server_status(request: web.Request) -> web.Response:
     srv = server_of(request)
     return json_response({'status': 'ok', 'database': srv.db.url.describe(),
                           'uptime_s': round(time.time() - srv.started_at, 1),
@@ -71,7 +80,7 @@ async def get_records(request: web.Request) -> web.Response:
         raise BadQuery('unknown parameter(s) %s; use %s' % (', '.join(sorted(unknown)), ', '.join(sorted(known))))
     code = parse_code_prefix(q['code']) if 'code' in q else None
     point = q.get('point')
-    if point is not None and not (len(point) == 3 and point.isdigit()):
+    if point is not None and not (len(point) == 3 and ascii_digits(point)):
         raise BadQuery('point must be the 3-digit measuring-point number')
     since = parse_time('from', q['from']) if 'from' in q else None
     until = parse_time('to', q['to']) if 'to' in q else None
@@ -79,9 +88,12 @@ async def get_records(request: web.Request) -> web.Response:
     after = None
     if 'after' in q:
         parts = q['after'].split(':', 2)
-        if len(parts) != 3 or not parts[0].lstrip('-').isdigit() or not parts[2].isdigit():
+        try:
+            after = (ascii_int(parts[0]), parts[1], ascii_int(parts[2])) if len(parts) == 3 else None
+        except ValueError:
+            after = None
+        if after is None or not (-MS_LIMIT <= after[0] <= MS_LIMIT and 0 <= after[2] < 2 ** 63):
             raise BadQuery('after must be the "next" value of a previous page')
-        after = (int(parts[0]), parts[1], int(parts[2]))
     rows = await server_of(request).db.read(frames.query_records, q.get('gateway'), code, point, since, until,
                                            after, limit)
     doc: dict[str, Any] = {'records': [views.record_json(r) for r in rows], 'next': None}
@@ -275,6 +287,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post('/api/v1/frames', post_frame)
     router.add_get('/api/v1/frames/position', get_position)
     router.add_get('/api/v1/health', health)
+    router.add_get('/api/v1/status', server_status)
     router.add_get('/api/v1/records', get_records)
     router.add_get('/api/v1/records/{gateway}/{seq}/proof', get_record_proof)
     router.add_post('/api/v1/fingerprints/verify', verify_fingerprint)

@@ -23,12 +23,14 @@ from server.fanout import Fanout
 from server.ingest import Ingest, Rejected
 from server.refusals import RefusalLog
 from server.store import StoreError, tokens
+from shared.codec.text import ascii_int
 
 log = logging.getLogger('tanji.server')
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_CACHE_SECONDS = 10.0
 JSON_BODY_LIMIT = 1 << 20
+MS_LIMIT = 10_000 * 366 * 86_400_000     # times in ms: 1970 ± 10,000 years, well inside 64 bits
 
 
 class BadQuery(ValueError):
@@ -104,8 +106,11 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 def parse_time(name: str, text: str) -> int:
     """Milliseconds since 1970 from integer milliseconds or ISO 8601 (naive = UTC)."""
-    if re.fullmatch(r'-?\d+', text):
-        return int(text)
+    if re.fullmatch(r'-?[0-9]+', text):
+        value = int(text)
+        if not -MS_LIMIT <= value <= MS_LIMIT:
+            raise BadQuery('%s: %s ms lies outside the years 1970 ± 10,000' % (name, text))
+        return value
     try:
         t = dt.datetime.fromisoformat(text.replace('Z', '+00:00'))
     except ValueError:
@@ -117,14 +122,14 @@ def parse_time(name: str, text: str) -> int:
 
 def parse_code_prefix(text: str) -> str:
     digits = text.replace('-', '')
-    if not re.fullmatch(r'\d{1,12}', digits):
+    if not re.fullmatch(r'[0-9]{1,12}', digits):
         raise BadQuery('code: %r must be 1 to 12 digits (a full code or a prefix, dashes allowed)' % text)
     return digits
 
 
 def parse_int(name: str, text: str, lo: int, hi: int) -> int:
     try:
-        value = int(text)
+        value = ascii_int(text)
     except ValueError:
         raise BadQuery('%s: %r is not an integer' % (name, text))
     if not lo <= value <= hi:

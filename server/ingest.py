@@ -33,6 +33,7 @@ STATUS = {
     'content_type': 415, 'time_range': 422, 'busy': 429, 'unavailable': 503,
 }
 KEY_CACHE_SECONDS = 30.0
+FAILURE_FLUSH_S = 1.0     # failures are counted in memory and written at most this often: never a write per request
 MAX_BATCH_RECORDS = 50_000
 
 
@@ -104,6 +105,8 @@ class Ingest:
         self._verifier = (ThreadPoolExecutor(config.verify_threads, thread_name_prefix='tanji-verify')
                           if config.verify_threads else None)
         self.counters = {'frames': 0, 'records': 0, 'rejected': 0, 'batches': 0}
+        self._failures: dict[int, list[int]] = {}     # gateway row id -> [signature failures, refused, last ms]
+        self._flusher: asyncio.Task | None = None
 
     def listen(self) -> asyncio.Event:
         """An event set after every commit that stored frames (fan-out waits on it)."""
@@ -113,6 +116,30 @@ class Ingest:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._writer(), name='tanji-ingest-writer')
+        self._flusher = asyncio.create_task(self._flush_loop(), name='tanji-ingest-failures')
+
+    def _failed(self, gateway_id: int, signature: bool) -> None:
+        f = self._failures.setdefault(gateway_id, [0, 0, 0])
+        if signature:
+            f[0] += 1
+            f[2] = int(self.wall_clock() * 1000)
+        else:
+            f[1] += 1
+
+    async def flush_failures(self) -> None:
+        """Write the failures counted since the last flush (one transaction)."""
+        if not self._failures:
+            return
+        pending, self._failures = self._failures, {}
+        try:
+            await self.db.write_tx(gateways.note_failures, pending)
+        except Exception as e:          # counters are not worth a crash; they are counted again from now on
+            log.error('could not record the failures of %d gateways: %s', len(pending), e)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FAILURE_FLUSH_S)
+            await self.flush_failures()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -120,6 +147,10 @@ class Ingest:
                 await asyncio.sleep(0.01)
             await cancel_and_wait([self._task])
             self._task = None
+        if self._flusher is not None:
+            await cancel_and_wait([self._flusher])
+            self._flusher = None
+            await self.flush_failures()
         if self._verifier is not None:
             self._verifier.shutdown(wait=True)
 
@@ -178,14 +209,14 @@ class Ingest:
             valid = await asyncio.get_running_loop().run_in_executor(self._verifier, frame.verify, gateway.key)
         if not valid:
             self.counters['rejected'] += 1
-            await self.db.write_tx(gateways.note_signature_failure, gateway.id, int(self.wall_clock() * 1000))
+            self._failed(gateway.id, signature=True)
             raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s'
                            % frame.gateway_id, gateway=frame.gateway_id)
         try:
             self._check_time(frame)
         except Rejected as e:
             self.counters['rejected'] += 1
-            await self.db.write_tx(gateways.note_rejected_frame, gateway.id)
+            self._failed(gateway.id, signature=False)
             e.gateway = frame.gateway_id
             raise
         n = len(frame.records)

@@ -74,7 +74,10 @@ def document() -> dict:
                             _param('t', 'query', 'the time of the question, Unix ms', True),
                             _param('sig', 'query', 'SM2 r||s (hex) over "tanji-position\\n<gateway>\\n<t>"',
                                    True)])},
-            '/api/v1/health': {'get': _op('Liveness and ingest counters', None, ok('up', {'type': 'object'}))},
+            '/api/v1/health': {'get': _op('Liveness: up or down, no details (no token)', None,
+                                          ok('up', {'type': 'object'}))},
+            '/api/v1/status': {'get': _op('Database, uptime and ingest counters', 'operator',
+                                          ok('status', {'type': 'object'}))},
             '/api/v1/openapi.json': {'get': _op('This document', None, ok('OpenAPI', {'type': 'object'}))},
             '/api/v1/records': {'get': _op(
                 'Records by gateway, code (prefix), point and time range, oldest first', 'operator',

@@ -175,4 +175,8 @@ async def test_openapi_lists_every_route(harness):
 
 async def test_health(harness):
     status, doc = await harness.get('/api/v1/health', role=None)
-    assert status == 200 and doc['status'] == 'ok'
+    assert (status, doc) == (200, {'status': 'ok'})                   # issue 14, item 8: no path, no counters
+    status, doc = await harness.get('/api/v1/status', role=None)
+    assert status == 401
+    status, doc = await harness.get('/api/v1/status')
+    assert status == 200 and 'database' in doc and 'ingest' in doc

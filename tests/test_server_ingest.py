@@ -8,6 +8,7 @@ import time
 import msgpack
 
 from portable_helpers import ENERGY, UNITS
+from server.http import SERVER
 from server.refusals import RefusalLog
 from shared.codec import frame, sm2
 
@@ -118,6 +119,7 @@ async def test_every_refusal_is_a_4xx_with_a_code_and_stores_nothing(harness, ca
         assert (got_status, doc['error']) == (status, code), doc
         assert doc['detail']
     assert counts(harness) == (0, 0)
+    await harness.server.app[SERVER].ingest.flush_failures()      # counted in memory, written once a second
     _, g = await harness.get('/api/v1/gateways/gw-a')
     assert g['signature_failures'] == 1 and g['ack'] == -1
     # issue 13, item 6: each refusal is a line in the server's log, naming the gateway once it is known
@@ -172,6 +174,7 @@ async def test_time_range_refusals(db_url):
         status, doc = await h.post_frame(frame.encode('gw-a', old, UNITS, gw.key.sign))
         assert (status, doc['error']) == (422, 'time_range')
         assert counts(h) == (0, 0)
+        await h.server.app[SERVER].ingest.flush_failures()
         _, g = await h.get('/api/v1/gateways/gw-a')
         assert g['rejected_frames'] == 2
     finally:

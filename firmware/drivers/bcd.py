@@ -1,6 +1,8 @@
 """Packed BCD as meters use it: addresses and values low byte first (DL/T 645, CJ/T 188).
 Portable."""
 
+from shared.codec.text import ascii_digits
+
 
 class BCDError(ValueError):
     pass
@@ -20,7 +22,7 @@ def address(text, size):
     out = bytearray(size)
     for i in range(size):
         pair = text[2 * size - 2 - 2 * i:2 * size - 2 * i]
-        if not pair.isdigit():
+        if not ascii_digits(pair):
             raise ValueError('address %r must be digits' % text)
         out[i] = (ord(pair[0]) - 48) << 4 | (ord(pair[1]) - 48)
     return bytes(out)

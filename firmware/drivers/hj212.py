@@ -13,6 +13,7 @@ platform's answer when Flag asks for one (bit 0).
 from firmware.lib.reading import Reading
 from shared import civil
 from shared.codec.flags import FLAG_MISSING
+from shared.codec.text import ascii_digits
 
 MAX_SEGMENT = 9999          # the length field has 4 digits (the standard caps at 1024; peers exceed it)
 CN_REALTIME = '2011'
@@ -112,7 +113,7 @@ class Parser:
             if len(self.buf) < 6:
                 return out
             digits = ''.join(chr(b) for b in self.buf[2:6])
-            if not digits.isdigit():
+            if not ascii_digits(digits):
                 out.append(HJ212Error('bad length field %r' % digits, 'format'))
                 self.buf = self.buf[2:]
                 continue
@@ -182,7 +183,7 @@ _FLAG_BITS = {'N': 0, 'S': 0x0008, 'T': 0x0002, 'F': 0x0002, 'M': 0x0002, 'D': 0
 
 def data_time_ms(text, utc_offset_s):
     """DataTime YYYYMMDDhhmmss (the station's local time) -> ms since 1970 UTC."""
-    if len(text) != 14 or not text.isdigit():
+    if len(text) != 14 or not ascii_digits(text):
         raise HJ212Error('DataTime %r is not YYYYMMDDhhmmss' % text, 'format')
     y, mo, d, h, mi, s = (int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
                           int(text[12:14]))

@@ -15,6 +15,7 @@ from firmware.drivers.descriptor import Protocol
 from firmware.drivers.registry import PROTOCOLS
 from shared import units
 from shared.codec import codes, decimals
+from shared.codec.text import ascii_digits
 
 PERIODS = {'minute': 60, 'hour': 3600}
 BOARDS_DIR = Path(__file__).resolve().parent.parent.parent / 'hardware' / 'boards'
@@ -277,7 +278,7 @@ def _hj212(doc: dict, where: str, tables) -> Hj212Config:
     check_keys(doc, {'listen', 'password', 'stations', 'map'}, where)
     listen = text(doc, 'listen', where)
     host, _, port = listen.rpartition(':')
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not ascii_digits(port) or not 0 < int(port) < 65536:
         fail(where, 'listen must be host:port, e.g. "0.0.0.0:9212"')
     stations = doc.get('stations')
     if stations is not None and (not isinstance(stations, list) or not all(isinstance(s, str) for s in stations)):

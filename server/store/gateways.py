@@ -132,10 +132,10 @@ def counted(conn: Connection, name: str | None = None) -> list[Counted]:
                     mixed.get(g.id, [])) for g in found]
 
 
-def note_signature_failure(conn: Connection, gateway_id: int, now_ms: int) -> None:
-    conn.execute('UPDATE gateways SET signature_failures = signature_failures + 1, last_signature_failure_at = ? '
-                 'WHERE id = ?', (now_ms, gateway_id))
-
-
-def note_rejected_frame(conn: Connection, gateway_id: int) -> None:
-    conn.execute('UPDATE gateways SET rejected_frames = rejected_frames + 1 WHERE id = ?', (gateway_id,))
+def note_failures(conn: Connection, failures: dict[int, list[int]]) -> None:
+    """Add failures counted in memory: {gateway row id: [signature failures, refused frames,
+    time of the last signature failure in ms or 0]}, one statement per gateway."""
+    for gateway_id, (signature, refused, last_at) in sorted(failures.items()):
+        conn.execute('UPDATE gateways SET signature_failures = signature_failures + ?, rejected_frames = '
+                     'rejected_frames + ?, last_signature_failure_at = COALESCE(?, last_signature_failure_at) '
+                     'WHERE id = ?', (signature, refused, last_at or None, gateway_id))

@@ -18,7 +18,7 @@ def _is_number(text):
     if not isinstance(text, str) or not text:
         return False
     c = text[0]
-    return c.isdigit() or (c in '-.' and len(text) > 1)
+    return '0' <= c <= '9' or (c in '-.' and len(text) > 1)
 
 
 def evaluate(formula, values):

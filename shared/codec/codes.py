@@ -13,6 +13,8 @@ see it grouped ("08-01-001-01-001") and described in Chinese or English.
 import json
 import os
 
+from shared.codec.text import ascii_digits
+
 SEGMENTS = ('industry', 'activity', 'source', 'parameter', 'point')
 
 
@@ -45,7 +47,7 @@ class CodeTables:
             raise CodeError('code layout must list the segments %s in order' % (', '.join(SEGMENTS),))
         for name, width in self.layout:
             for key in self.tables.get(name, {}):
-                if len(key) != width or not key.isdigit():
+                if len(key) != width or not ascii_digits(key):
                     raise CodeError('%s code %r does not have %d digits' % (name, key, width))
         self.length = sum(w for _, w in self.layout)
 
@@ -59,7 +61,7 @@ class CodeTables:
         if not isinstance(code, str):
             raise CodeError('a data-item code is a string of digits')
         digits = code.replace('-', '')
-        if len(digits) != self.length or not digits.isdigit():
+        if len(digits) != self.length or not ascii_digits(digits):
             raise CodeError('data-item code %r must have %d digits (%s)' % (
                 code, self.length, '-'.join('N' * w for _, w in self.layout)))
         out = {}

@@ -4,6 +4,8 @@ Meter registers travel as scaled integers so a cumulative reading of any
 number of significant digits survives every hop unchanged (floats would not).
 """
 
+from shared.codec.text import ascii_digits
+
 MAX_EXP = 12
 
 
@@ -35,7 +37,7 @@ def parse(text, max_exp=MAX_EXP):
         frac = s[dot + 1:]
         s = s[:dot] + frac
         exp -= len(frac)
-    if not s or not s.isdigit():
+    if not ascii_digits(s):
         raise DecimalError('%r is not a decimal number' % text)
     m = int(s)
     if neg:

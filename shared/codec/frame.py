@@ -174,7 +174,7 @@ def check_gateway_id(gw):
     if not isinstance(gw, str) or not 1 <= len(gw) <= GATEWAY_ID_MAX:
         raise FrameError('body', 'gateway id must be a string of 1 to %d characters' % GATEWAY_ID_MAX)
     for ch in gw:
-        if not (ch.isalpha() or ch.isdigit() or ch in '-_.:') or ord(ch) > 127:
+        if ord(ch) > 127 or not (ch.isalpha() or ch.isdigit() or ch in '-_.:'):
             raise FrameError('body', 'gateway id %r may hold only ASCII letters, digits and - _ . :' % gw)
 
 
