@@ -11,7 +11,7 @@ import urllib.parse
 
 import msgpack
 
-from portable_helpers import ENERGY, UNITS
+from portable_helpers import UNITS
 from server_harness import new_gateways
 from server_process import ServerProcess, tanji
 from shared.codec import frame, sm2
