@@ -14,6 +14,7 @@ from server.store import StoreError, tokens
 from server.store import accounting as kept
 from shared import civil
 from shared.accounting.engine import Engine, ScenarioError
+from shared.accounting.scenario import check_shape, utc_offset_s
 from shared.accounting.factors import FactorError, FactorLibrary
 from shared.accounting.methods import MethodLibrary
 from shared.codec import codes
@@ -173,8 +174,10 @@ async def post_factor(request: web.Request) -> web.Response:
 @requires('admin')
 async def put_scenario_endpoint(request: web.Request) -> web.Response:
     doc = await json_body(request)
-    if not isinstance(doc.get('sources'), list) or not doc['sources']:
-        raise BadQuery('a scenario needs a non-empty "sources" list (docs/accounting.md)')
+    try:
+        check_shape(doc)
+    except ScenarioError as e:
+        return json_error(422, 'scenario', str(e))
     name = request.match_info['name']
     version = await server_of(request).db.write_tx(put_scenario, actor(request), name, doc, now_ms())
     return json_response({'scenario': name, 'version': version}, 201 if version == 1 else 200)
@@ -206,7 +209,10 @@ async def results(request: web.Request) -> web.Response:
     if found is None:
         return json_error(404, 'not_found', 'no scenario %s' % q['scenario'])
     scenario, version = found
-    since, until, year = parse_period(q['period'], int(scenario.get('utc_offset_h', 8) * 3600))
+    try:
+        since, until, year = parse_period(q['period'], utc_offset_s(scenario))
+    except ScenarioError as e:          # stored before scenarios were checked when stored
+        return json_error(422, 'scenario', str(e))
     key = q['period']
     # computed on a reader connection: a long period must not hold the ingest writer
     previous = await srv.db.read(kept.kept_result, q['scenario'], key)
@@ -240,7 +246,7 @@ async def evaluate_endpoint(request: web.Request) -> web.Response:
         if period is not None:
             if not isinstance(period, str):
                 raise BadQuery('period must be YYYY, YYYY-Qn, YYYY-MM or YYYY-MM-DD')
-            since, until, year = parse_period(period, int(doc.get('utc_offset_h', 8) * 3600))
+            since, until, year = parse_period(period, utc_offset_s(doc))
             result = await srv.db.read(_compute, doc, since, until, year, None)
         else:
             result = await srv.db.read(lambda conn: Engine(factor_library(conn)).evaluate(doc))

@@ -30,6 +30,7 @@ log = logging.getLogger('tanji.server')
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_CACHE_SECONDS = 10.0
 JSON_BODY_LIMIT = 1 << 20
+JSON_DEPTH_MAX = 64
 MS_LIMIT = 10_000 * 366 * 86_400_000     # times in ms: 1970 ± 10,000 years, well inside 64 bits
 
 
@@ -97,11 +98,36 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise BadQuery('send a JSON object with Content-Type: application/json')
     try:
         doc = json.loads(await read_body(request, JSON_BODY_LIMIT))
+    except RecursionError:
+        raise BadQuery('body is nested deeper than %d levels' % JSON_DEPTH_MAX)
     except (ValueError, UnicodeDecodeError) as e:
         raise BadQuery('body is not JSON: %s' % e)
     if not isinstance(doc, dict):
         raise BadQuery('body must be a JSON object')
+    _check_json(doc)
     return doc
+
+
+def _check_json(doc: Any) -> None:
+    """What JSON allows but nothing here can hold: nesting deeper than JSON_DEPTH_MAX,
+    integers beyond 64 bits, strings with lone surrogates (not UTF-8)."""
+    stack = [(doc, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > JSON_DEPTH_MAX:
+            raise BadQuery('body is nested deeper than %d levels' % JSON_DEPTH_MAX)
+        if isinstance(item, dict):
+            stack.extend((k, depth + 1) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str):
+            try:
+                item.encode('utf-8')
+            except UnicodeEncodeError:
+                raise BadQuery('body holds text that is not valid Unicode (a lone surrogate)')
+        elif isinstance(item, int) and not isinstance(item, bool) and not -2 ** 63 <= item < 2 ** 63:
+            raise BadQuery('body holds an integer beyond 64 bits: %s...' % str(item)[:20])
 
 
 def parse_time(name: str, text: str) -> int:
@@ -157,7 +183,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if role is None:
         return await handler(request)
     header = request.headers.get('Authorization', '')
-    if not header.startswith('Bearer '):
+    if not header.isascii() or not header.isprintable() or not header.startswith('Bearer '):
         return json_error(401, 'unauthorized', 'send Authorization: Bearer <token>',
                           {'WWW-Authenticate': 'Bearer'})
     identity = await _token_identity(server_of(request), header[7:].strip())
@@ -187,6 +213,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if e.status >= 400:
             return json_error(e.status, 'http_%d' % e.status, e.reason)
         raise
+    except ConnectionResetError:
+        # the client went away before its request was complete: its business, not a fault of ours
+        server_of(request).refusals.note(400, 'incomplete', str(request.remote),
+                                         'the connection closed before the request was complete')
+        return json_error(400, 'incomplete', 'the connection closed before the request was complete')
     except Exception:
         log.exception('internal error on %s %s', request.method, request.path)
         return json_error(500, 'internal', 'internal error; the server log has the details')

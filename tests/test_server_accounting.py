@@ -112,7 +112,7 @@ async def test_libraries_for_gateways_and_bad_scenarios(harness):
     status, doc = await harness.post_json('/api/v1/accounting/factors', {'id': 'x', 'kind': 'colour'})
     assert status == 409 and 'factor' in doc['detail']
     status, doc = await _put(harness, 'empty', {'sources': []})
-    assert status == 400
+    assert (status, doc['error']) == (422, 'scenario') and 'sources' in doc['detail']
 
 
 async def test_a_corrected_manual_entry_counts_once_with_its_latest_value(harness):

@@ -4,7 +4,9 @@ and the server's log holds no traceback."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import sqlite3
 import time
 import urllib.parse
@@ -98,3 +100,68 @@ def test_health_says_up_and_nothing_else(tmp_path):
         assert status == 200 and 'ingest' in doc
     finally:
         server.stop()
+
+
+def _raw(server, request: bytes) -> tuple[int, dict | None]:
+    """Send bytes as they are (headers urllib would refuse to send) and read the answer."""
+    with socket.create_connection(('127.0.0.1', server.port), timeout=10) as c:
+        c.sendall(request)
+        answer = b''
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b'\r\n\r\n')
+    status = int(head.split(b' ', 2)[1])
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, None
+
+
+def _json_request(method: str, path: str, body: bytes, token: str | bytes) -> bytes:
+    token = token.encode() if isinstance(token, str) else token
+    return (b'%s %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: %d\r\n'
+            b'Authorization: Bearer %s\r\nConnection: close\r\n\r\n' % (method.encode(), path.encode(), len(body),
+                                                                      token)) + body
+
+
+def test_odd_inputs_on_every_route_are_4xx_and_never_stored(tmp_path):
+    """Item 6: a non-ASCII Authorization header, integers beyond 64 bits, lone surrogates,
+    JSON nested 100,000 deep, utc_offset_h of the wrong type (and a scenario stored with it,
+    which made every later results query a 500), a client leaving mid-body."""
+    server, gw, _ = _server(tmp_path)
+    admin = tanji('server', 'tokens', 'add', 'root', '--role', 'admin', '--db', server.db).stdout.strip()
+    try:
+        status, doc = _raw(server, b'GET /api/v1/gateways HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \xff\xfe\r\n'
+                                   b'Connection: close\r\n\r\n')
+        assert (status, doc['error']) == (401, 'unauthorized'), doc
+        key = gw.key.public_key.to_pem()
+        scenario = {'name': 'bad', 'reporting_year': 2025, 'utc_offset_h': 'x', 'sources': [
+            {'id': 'a', 'method': 'purchased_electricity', 'activity': {'value': '1', 'unit': 'MWh'}}]}
+        cases = [
+            ('POST', '/api/v1/gateways', json.dumps({'gateway': 'gw-z', 'public_key': key, 'enterprise': 'e',
+                                                     'site': 's', 'first_seq': 2 ** 70}).encode(), 400),
+            ('POST', '/api/v1/fingerprints/verify', json.dumps({'records': [{'gateway': 'gw-a', 'seq': 2 ** 64}]})
+             .encode(), 400),
+            ('POST', '/api/v1/gateways', b'{"gateway": "\\ud800", "public_key": "k", "enterprise": "e", "site": "s"}',
+             400),
+            ('POST', '/api/v1/accounting/evaluate', b'[' * 100_000 + b']' * 100_000, 400),
+            ('POST', '/api/v1/accounting/evaluate', json.dumps(dict(scenario, period='2025')).encode(), 422),
+            ('PUT', '/api/v1/accounting/scenarios/bad', json.dumps(scenario).encode(), 422),
+        ]
+        for method, path, body, expected in cases:
+            status, doc = _raw(server, _json_request(method, path, body, admin))
+            assert status == expected and doc['error'] and doc['detail'], (path, body[:80], status, doc)
+        status, doc = _raw(server, _json_request('GET', '/api/v1/accounting/results?scenario=bad&period=2025', b'',
+                                                 admin))
+        assert status == 404, doc                                    # the bad scenario was never stored
+        with socket.create_connection(('127.0.0.1', server.port)) as c:
+            c.sendall(b'POST /api/v1/frames HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-msgpack\r\n'
+                      b'Content-Length: 1000\r\n\r\n' + b'x' * 10)
+        assert server.request('GET', '/api/v1/health') == (200, {'status': 'ok'})
+        assert _records(server.db) == 0
+    finally:
+        server.stop()
+    _no_traceback(tmp_path)

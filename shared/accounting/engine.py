@@ -17,7 +17,7 @@ from shared.accounting.activity import activity, derived
 from shared.accounting.exact import Q, ZERO
 from shared.accounting.factors import FactorError, FactorLibrary
 from shared.accounting.methods import MethodError, MethodLibrary, evaluate
-from shared.accounting.scenario import ScenarioError, number, quantity
+from shared.accounting.scenario import ScenarioError, check_shape, number, quantity, utc_offset_s
 from shared.accounting.slots import Slots
 
 GJ_PER_TCE = Q.of('29.307')          # 1 kgce = 29 307 kJ (GB/T 2589)
@@ -182,6 +182,7 @@ class Engine:
         year = scenario.get('reporting_year')
         if not isinstance(year, int) or isinstance(year, bool) or not 2000 <= year <= 2100:
             raise ScenarioError('reporting_year is required (e.g. 2025)')
+        check_shape(scenario)
         grid = scenario.get('grid') or {}
         series = grid.get('series', 'ets')
         if series not in ('ets', 'statistical', 'statistical_excl_nonfossil'):
@@ -203,7 +204,7 @@ class Engine:
         warnings = []
         provisional = {}
         ctx = {'year': year, 'grid_series': series, 'gwp': gwp, 'regime': scenario.get('regime'),
-               'offset_s': int(scenario.get('utc_offset_h', 8) * 3600), 'pin': pinned, 'warnings': warnings,
+               'offset_s': utc_offset_s(scenario), 'pin': pinned, 'warnings': warnings,
                'provisional': provisional}
         sources = scenario.get('sources')
         if not isinstance(sources, list) or not sources:

@@ -11,6 +11,45 @@ class ScenarioError(ValueError):
     """The scenario cannot be evaluated; the message names the place."""
 
 
+def utc_offset_s(doc):
+    """The scenario's local time offset in seconds (utc_offset_h, default 8: Beijing)."""
+    hours = doc.get('utc_offset_h', 8)
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not -12 <= hours <= 14:
+        raise ScenarioError('utc_offset_h must be a number of hours from -12 to 14, not %r' % (hours,))
+    return int(hours * 3600)
+
+
+def check_shape(doc):
+    """The structure every scenario must have, checked before one is stored or evaluated:
+    ScenarioError naming the first place that is wrong."""
+    if not isinstance(doc, dict):
+        raise ScenarioError('a scenario is a JSON object')
+    utc_offset_s(doc)
+    for key in ('name', 'gwp', 'regime'):
+        if doc.get(key) is not None and not isinstance(doc[key], str):
+            raise ScenarioError('%s must be text' % key)
+    year = doc.get('reporting_year')
+    if year is not None and (isinstance(year, bool) or not isinstance(year, int) or not 2000 <= year <= 2100):
+        raise ScenarioError('reporting_year must be a year from 2000 to 2100')
+    for key in ('grid', 'boundary', 'intensity', 'pin'):
+        if doc.get(key) is not None and not isinstance(doc[key], dict):
+            raise ScenarioError('%s must be an object' % key)
+    if doc.get('factors') is not None and not isinstance(doc['factors'], list):
+        raise ScenarioError('factors must be a list of factor records')
+    sources = doc.get('sources')
+    if not isinstance(sources, list) or not sources:
+        raise ScenarioError('sources: at least one source is required')
+    for i, src in enumerate(sources):
+        if not isinstance(src, dict) or not isinstance(src.get('id'), str) or not src['id']:
+            raise ScenarioError('sources[%d]: each source is an object with an "id"' % i)
+        if not isinstance(src.get('method'), str):
+            raise ScenarioError('source %s: "method" must name a method' % src['id'])
+        meter = src.get('meter')
+        if meter is not None and (not isinstance(meter, dict) or not isinstance(meter.get('gateway'), str)
+                                  or not isinstance(meter.get('code'), str)):
+            raise ScenarioError('source %s: meter needs "gateway" and "code" as text' % src['id'])
+
+
 def number(value, where):
     if value is None:
         raise ScenarioError('%s: a value is required' % where)
