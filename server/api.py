@@ -265,7 +265,6 @@ async def add_token(request: web.Request) -> web.Response:
 async def revoke_token(request: web.Request) -> web.Response:
     srv = server_of(request)
     await srv.db.write_tx(admin.revoke_token, actor(request), request.match_info['name'], now_ms())
-    srv.tokens.clear()
     return json_response({'revoked': request.match_info['name']})
 
 

@@ -186,6 +186,9 @@ class Ingest:
             raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s' % gateway_id,
                            gateway=gateway_id)
         row = await self.db.read(gateways.get_gateway, gateway_id)
+        if row is None or row.revoked_at is not None:      # revoked since its key was cached
+            self.keys.forget(gateway_id)
+            raise Rejected('revoked_gateway', 'gateway %s was revoked' % gateway_id, gateway=gateway_id)
         return {'gateway': gateway_id, 'ack': row.ack, 'last_seq': row.last_seq}
 
     async def accept(self, raw: bytes) -> int:

@@ -165,3 +165,21 @@ def test_odd_inputs_on_every_route_are_4xx_and_never_stored(tmp_path):
     finally:
         server.stop()
     _no_traceback(tmp_path)
+
+
+def test_a_revoked_token_or_gateway_is_refused_on_the_next_request(tmp_path):
+    """Item 5: a revoked admin token kept working for 9.5 s (and minted a new token meanwhile)."""
+    server, gw, _ = _server(tmp_path)
+    try:
+        admin = tanji('server', 'tokens', 'add', 'root', '--role', 'admin', '--db', server.db).stdout.strip()
+        assert server.request('GET', '/api/v1/tokens', token=admin)[0] == 200
+        assert server.post_frame(frame.encode('gw-a', gw.records(0, 2), UNITS, gw.key.sign))[0] == 200
+        tanji('server', 'tokens', 'revoke', 'root', '--db', server.db)
+        status, doc = server.request('POST', '/api/v1/tokens', json.dumps({'name': 'minted', 'role': 'admin'})
+                                     .encode(), 'application/json', token=admin)
+        assert (status, doc['error']) == (401, 'unauthorized'), doc
+        tanji('server', 'gateways', 'revoke', 'gw-a', '--reason', 'stolen', '--db', server.db)
+        status, doc = server.post_frame(frame.encode('gw-a', gw.records(2, 2), UNITS, gw.key.sign))
+        assert (status, doc['error']) == (403, 'revoked_gateway'), doc
+    finally:
+        server.stop()
