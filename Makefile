@@ -34,6 +34,7 @@ demo: setup
 bench: setup
 	$(BIN)/python bench/bench_codec.py
 	$(BIN)/python bench/bench_server.py
+	$(BIN)/python bench/bench_ingest_attack.py
 	$(BIN)/python bench/bench_gateway.py
 	$(BIN)/python bench/bench_dlt645_bus.py
 	$(BIN)/python bench/bench_accounting.py

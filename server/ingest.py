@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+from server.envelope import peek
 from server.store import frames, gateways
 from server.config import ServerConfig
 from server.dbthreads import DatabaseThreads
@@ -33,6 +34,7 @@ STATUS = {
     'content_type': 415, 'time_range': 422, 'busy': 429, 'unavailable': 503,
 }
 KEY_CACHE_SECONDS = 30.0
+DECODE_INLINE_BYTES = 16 * 1024     # a verified frame larger than this is decoded in a thread, off the event loop
 FAILURE_FLUSH_S = 1.0     # failures are counted in memory and written at most this often: never a write per request
 MAX_BATCH_RECORDS = 50_000
 
@@ -105,6 +107,7 @@ class Ingest:
         self._verifier = (ThreadPoolExecutor(config.verify_threads, thread_name_prefix='tanji-verify')
                           if config.verify_threads else None)
         self.counters = {'frames': 0, 'records': 0, 'rejected': 0, 'batches': 0}
+        self._decoder = ThreadPoolExecutor(1, thread_name_prefix='tanji-decode')
         self._failures: dict[int, list[int]] = {}     # gateway row id -> [signature failures, refused, last ms]
         self._flusher: asyncio.Task | None = None
 
@@ -153,6 +156,7 @@ class Ingest:
             await self.flush_failures()
         if self._verifier is not None:
             self._verifier.shutdown(wait=True)
+        self._decoder.shutdown(wait=True)
 
     def _check_time(self, frame: framing.Frame) -> None:
         now_ms = int(self.wall_clock() * 1000)
@@ -192,29 +196,49 @@ class Ingest:
         return {'gateway': gateway_id, 'ack': row.ack, 'last_seq': row.last_seq}
 
     async def accept(self, raw: bytes) -> int:
-        """Store one frame and return the gateway's ack, or raise Rejected."""
+        """Store one frame and return the gateway's ack, or raise Rejected.  Cheapest first:
+        envelope and gateway id, the enrolled key, the signature over the body bytes; only a
+        frame that verifies is decoded record by record and its hash tree built, in a
+        thread for a large one (docs/server.md "Upload exchange")."""
+        loop = asyncio.get_running_loop()
+        large = len(raw) > DECODE_INLINE_BYTES
         try:
-            frame = framing.decode(raw, self.config.max_frame_bytes, self.config.max_records)
+            if large:                  # even the cheap look costs milliseconds at a megabyte: off the event loop
+                gateway_id, body, sig = await loop.run_in_executor(self._decoder, peek, raw,
+                                                                   self.config.max_frame_bytes)
+            else:
+                gateway_id, body, sig = peek(raw, self.config.max_frame_bytes)
         except framing.FrameError as e:
             self.counters['rejected'] += 1
             raise Rejected(e.code, e.detail)
-        gateway = await self.keys.get(frame.gateway_id)
+        gateway = await self.keys.get(gateway_id)
         if gateway is None:
             self.counters['rejected'] += 1
-            raise Rejected('unknown_gateway', 'no gateway %s is enrolled at this centre' % frame.gateway_id,
-                           gateway=frame.gateway_id)
+            raise Rejected('unknown_gateway', 'no gateway %s is enrolled at this centre' % gateway_id,
+                           gateway=gateway_id)
         if gateway.revoked:
             self.counters['rejected'] += 1
-            raise Rejected('revoked_gateway', 'gateway %s was revoked' % frame.gateway_id, gateway=frame.gateway_id)
-        if self._verifier is None:
-            valid = frame.verify(gateway.key)
+            raise Rejected('revoked_gateway', 'gateway %s was revoked' % gateway_id, gateway=gateway_id)
+        if self._verifier is not None:
+            valid = await loop.run_in_executor(self._verifier, gateway.key.verify, body, sig)
+        elif large:                    # SM3 over a large body: milliseconds
+            valid = await loop.run_in_executor(self._decoder, gateway.key.verify, body, sig)
         else:
-            valid = await asyncio.get_running_loop().run_in_executor(self._verifier, frame.verify, gateway.key)
+            valid = gateway.key.verify(body, sig)
         if not valid:
             self.counters['rejected'] += 1
             self._failed(gateway.id, signature=True)
             raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s'
-                           % frame.gateway_id, gateway=frame.gateway_id)
+                           % gateway_id, gateway=gateway_id)
+        try:
+            if not large:
+                frame = framing.decode(raw, self.config.max_frame_bytes, self.config.max_records)
+            else:
+                frame = await loop.run_in_executor(self._decoder, framing.decode, raw, self.config.max_frame_bytes,
+                                                   self.config.max_records)
+        except framing.FrameError as e:
+            self.counters['rejected'] += 1
+            raise Rejected(e.code, e.detail, gateway=gateway_id)
         try:
             self._check_time(frame)
         except Rejected as e:

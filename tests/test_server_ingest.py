@@ -127,7 +127,7 @@ async def test_every_refusal_is_a_4xx_with_a_code_and_stores_nothing(harness, ca
     assert any(line.startswith('refused 401 bad_signature from gateway gw-a at 127.0.0.1: the signature')
                for line in lines), lines
     assert any(line.startswith('refused 403 unknown_gateway from gateway gw-nobody') for line in lines), lines
-    assert any(line.startswith('refused 400 root_mismatch from 127.0.0.1') for line in lines), lines
+    assert any(line.startswith('refused 400 root_mismatch from gateway gw-a at 127.0.0.1') for line in lines), lines
 
 
 def test_a_flood_of_refusals_is_one_line_per_kind_and_a_summary_per_interval(caplog):
