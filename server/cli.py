@@ -59,8 +59,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print('tanji server: %s, listening on %s://%s:%d' % (DatabaseURL.parse(cfg.db).describe(),
                                                            'https' if ctx else 'http', cfg.host, cfg.port), flush=True)
     try:
+        # lingering_time: after refusing a body the server reads and discards the rest for at most 1 s
+        # (aiohttp's default 10 s lets a slow sender hold the connection on)
         web.run_app(make_app(cfg), host=cfg.host, port=cfg.port, ssl_context=ctx, print=None,
-                    access_log=None, handle_signals=True)
+                    access_log=None, handle_signals=True, lingering_time=1.0)
     except OSError as e:
         raise ConfigError('cannot listen on %s:%d: %s' % (cfg.host, cfg.port, e.strerror or e))
     return 0

@@ -55,11 +55,12 @@ class ServerConfig:
     fanout_backoff_base_s: float = 1.0
     fanout_backoff_cap_s: float = 300.0
     verify_threads: int = 0
+    body_timeout_s: int = 30           # the longest a request may take to send its body
     downstream: list[Downstream] = field(default_factory=list)
 
     def validate(self) -> 'ServerConfig':
         for name in ('port', 'max_frame_bytes', 'max_records', 'max_future_s', 'max_age_days', 'max_queue_records',
-                     'verify_threads'):
+                     'verify_threads', 'body_timeout_s'):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError('server.%s must be a non-negative integer, not %r' % (name, value))

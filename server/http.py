@@ -6,6 +6,7 @@ parameters."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -82,12 +83,18 @@ def requires(role: str) -> Callable[[Handler], Handler]:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
+    """The body, within `limit` bytes and the server's body_timeout_s (a slow sender holds a
+    connection and a descriptor for no longer than that)."""
     if request.content_length is not None and request.content_length > limit:
         raise Rejected('too_large', 'frame of %d bytes exceeds the limit of %d' % (request.content_length, limit))
+    timeout = server_of(request).config.body_timeout_s
     try:
-        return await request.read()
+        async with asyncio.timeout(timeout or None):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise Rejected('too_large', 'request body exceeds the limit of %d bytes' % limit)
+    except TimeoutError:
+        raise Rejected('slow_body', 'the body did not arrive within %d s' % timeout)
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -198,7 +205,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {'Retry-After': str(e.retry_after)} if e.retry_after is not None else None
         who = 'gateway %s at %s' % (e.gateway, request.remote) if e.gateway else str(request.remote)
         server_of(request).refusals.note(e.status, e.code, who, e.detail)
-        return json_error(e.status, e.code, e.detail, headers)
+        response = json_error(e.status, e.code, e.detail, headers)
+        if e.code == 'slow_body':
+            response.force_close()          # the rest of the body is not worth waiting for
+        return response
     except web.HTTPException as e:
         if e.status >= 400:
             return json_error(e.status, 'http_%d' % e.status, e.reason)

@@ -31,7 +31,7 @@ log = logging.getLogger('tanji.server.ingest')
 STATUS = {
     'malformed': 400, 'version': 400, 'body': 400, 'records': 400, 'codes': 400, 'root_mismatch': 400,
     'bad_signature': 401, 'unknown_gateway': 403, 'revoked_gateway': 403, 'too_large': 413,
-    'content_type': 415, 'time_range': 422, 'busy': 429, 'unavailable': 503,
+    'content_type': 415, 'time_range': 422, 'busy': 429, 'unavailable': 503, 'slow_body': 408,
 }
 KEY_CACHE_SECONDS = 30.0
 DECODE_INLINE_BYTES = 16 * 1024     # a verified frame larger than this is decoded in a thread, off the event loop

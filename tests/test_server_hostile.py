@@ -209,3 +209,27 @@ def test_the_cheapest_checks_come_first(tmp_path):
     finally:
         server.stop()
     _no_traceback(tmp_path)
+
+
+def test_a_body_that_does_not_arrive_is_cut_off(tmp_path):
+    """Item 4: a connection that sent 10 of 1,000 announced bytes stayed open 600 s."""
+    config = tmp_path / 'server.toml'
+    config.write_text('[server]\nbody_timeout_s = 1\n')
+    gw = new_gateways(['gw-a'])['gw-a']
+    server = ServerProcess(tmp_path, '--config', str(config))
+    try:
+        with socket.create_connection(('127.0.0.1', server.port), timeout=30) as c:
+            c.sendall(b'POST /api/v1/frames HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-msgpack\r\n'
+                      b'Content-Length: 1000\r\n\r\n' + b'x' * 10)
+            answer = b''
+            while True:
+                chunk = c.recv(65536)            # the server answers and closes; recv would block 30 s if not
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b'HTTP/1.1 408') and b'"slow_body"' in answer, answer
+        assert server.request('GET', '/api/v1/health') == (200, {'status': 'ok'})
+        del gw
+    finally:
+        server.stop()
+    _no_traceback(tmp_path)
