@@ -239,6 +239,10 @@ class Ingest:
         except framing.FrameError as e:
             self.counters['rejected'] += 1
             raise Rejected(e.code, e.detail, gateway=gateway_id)
+        if frame.gateway_id != gateway_id:
+            # a map with "gw" twice: verified under the first, decoded under the last
+            self.counters['rejected'] += 1
+            raise Rejected('body', 'the body names more than one gateway', gateway=gateway_id)
         try:
             self._check_time(frame)
         except Rejected as e:

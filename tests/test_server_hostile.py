@@ -215,7 +215,6 @@ def test_a_body_that_does_not_arrive_is_cut_off(tmp_path):
     """Item 4: a connection that sent 10 of 1,000 announced bytes stayed open 600 s."""
     config = tmp_path / 'server.toml'
     config.write_text('[server]\nbody_timeout_s = 1\n')
-    gw = new_gateways(['gw-a'])['gw-a']
     server = ServerProcess(tmp_path, '--config', str(config))
     try:
         with socket.create_connection(('127.0.0.1', server.port), timeout=30) as c:
@@ -229,7 +228,26 @@ def test_a_body_that_does_not_arrive_is_cut_off(tmp_path):
                 answer += chunk
         assert answer.startswith(b'HTTP/1.1 408') and b'"slow_body"' in answer, answer
         assert server.request('GET', '/api/v1/health') == (200, {'status': 'ok'})
-        del gw
     finally:
         server.stop()
     _no_traceback(tmp_path)
+
+
+def test_a_body_naming_two_gateways_is_refused(tmp_path):
+    """The cheap look reads the first "gw" of the body map, a decoder keeps the last: a
+    gateway must not be able to sign as itself and be stored as another."""
+    victim = new_gateways(['gw-b'])['gw-b']
+    server, gw, _ = _server(tmp_path)
+    try:
+        (tmp_path / 'b.pub').write_text(victim.key.public_key.to_pem())
+        tanji('server', 'gateways', 'add', 'gw-b', '--key', '@%s' % (tmp_path / 'b.pub'), '--enterprise', 'e',
+              '--site', 's', '--db', server.db)
+        env = msgpack.unpackb(frame.encode('gw-b', gw.records(0, 3), UNITS, gw.key.sign))
+        fields = list(msgpack.unpackb(env[1]).items())
+        body = bytes([0x80 | (len(fields) + 1)]) + msgpack.packb('gw') + msgpack.packb('gw-a') + b''.join(
+            msgpack.packb(k) + msgpack.packb(v, use_bin_type=True) for k, v in fields)
+        status, doc = server.post_frame(msgpack.packb([1, body, gw.key.sign(body)], use_bin_type=True))
+        assert status == 400 and doc['error'] in ('body', 'malformed'), doc
+        assert _records(server.db) == 0
+    finally:
+        server.stop()
