@@ -72,3 +72,27 @@ def test_edge_scalars_and_bad_keys():
         sm2_native.Verifier(x, (y + 1) % sm2_pure.P)
     with pytest.raises(ValueError):
         sm2_native.Verifier(sm2_pure.P, y)
+
+
+def test_the_comb_budget_counts_distinct_keys_and_never_thrashes(monkeypatch):
+    """Issue 14, item 7: reloading one key 1,030 times used up the 1,024 comb tables and every
+    key fell back to the slow path; a server reloads each key every 30 s."""
+    monkeypatch.setattr(sm2_native, '_combs', sm2_native.OrderedDict())
+    monkeypatch.setattr(sm2_native, 'COMB_BUDGET', 3)
+    keys = [sm2.PrivateKey.generate().public_key for _ in range(5)]
+    for _ in range(50):                                       # the same key, reloaded again and again
+        assert sm2_native.Verifier(keys[0].x, keys[0].y).comb
+    assert [sm2_native.Verifier(k.x, k.y).comb for k in keys[1:3]] == [True, True]
+    # the budget is full of keys in use: a fourth key gets the small table, nobody is evicted
+    fourth = sm2_native.Verifier(keys[3].x, keys[3].y)
+    assert not fourth.comb and len(sm2_native._combs) == 3
+    assert sm2_native.Verifier(keys[0].x, keys[0].y).comb
+    # a key idle for longer than COMB_IDLE_S gives its place up
+    monkeypatch.setattr(sm2_native, 'COMB_IDLE_S', 0.0)
+    assert sm2_native.Verifier(keys[4].x, keys[4].y).comb and len(sm2_native._combs) == 3
+    msg = b'frame body'
+    sig = sm2.PrivateKey.generate()
+    key = sig.public_key
+    signature = sig.sign(msg)
+    r, s = int.from_bytes(signature[:32], 'big'), int.from_bytes(signature[32:], 'big')
+    assert sm2_native.Verifier(key.x, key.y).verify(msg, r, s, ID) and fourth.verify(b'x', 1, 1, ID) is False

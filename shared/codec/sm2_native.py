@@ -12,6 +12,8 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import time
+from collections import OrderedDict
 from pathlib import Path
 
 from shared.codec import sm2_pure
@@ -48,9 +50,34 @@ _lib = _load()
 _TABLE_SIZE = _lib.sm2v_table_size()
 _COMB_SIZE = _lib.sm2v_comb_size()
 # keys that get a full comb table (74 KB each, about 13 ms to build): the gateways a
-# platform hears from most are its enrolled ones; beyond the budget, the small table
+# platform hears from most are its enrolled ones.  The budget counts distinct keys (a
+# server reloading its keys every 30 s reuses their tables; counting builds once sent
+# every key to the slow path after a few hours).  When it is full, the least recently
+# prepared key gives its place up only after COMB_IDLE_S without use; until then a new
+# key gets the small table, so a working set larger than the budget never thrashes.
 COMB_BUDGET = int(os.environ.get('TANJI_SM2_COMB_KEYS', '1024'))
-_combs = 0
+COMB_IDLE_S = 3600.0
+_combs: OrderedDict[bytes, tuple[ctypes.Array, float]] = OrderedDict()
+
+
+def _comb_table(point: bytes) -> ctypes.Array | None:
+    """The key's comb table, or None when the budget is taken by keys in use."""
+    now = time.monotonic()
+    held = _combs.get(point)
+    if held is not None:
+        _combs[point] = (held[0], now)
+        _combs.move_to_end(point)
+        return held[0]
+    if len(_combs) >= COMB_BUDGET:
+        oldest = next(iter(_combs.values()), None)
+        if oldest is None or now - oldest[1] < COMB_IDLE_S:
+            return None
+        _combs.popitem(last=False)          # a Verifier still holding it keeps it alive
+    table = ctypes.create_string_buffer(_COMB_SIZE)
+    if not _lib.sm2v_prepare_comb(point, table):
+        raise ValueError('the public key is not a point of the SM2 curve')
+    _combs[point] = (table, now)
+    return table
 
 
 class Verifier:
@@ -59,15 +86,16 @@ class Verifier:
     __slots__ = ('table', 'comb', 'x', 'y', 'za')
 
     def __init__(self, x: int, y: int) -> None:
-        global _combs
         self.x, self.y = x, y
         point = x.to_bytes(32, 'big') + y.to_bytes(32, 'big')
-        self.comb = _combs < COMB_BUDGET
-        self.table = ctypes.create_string_buffer(_COMB_SIZE if self.comb else _TABLE_SIZE)
-        if not (_lib.sm2v_prepare_comb if self.comb else _lib.sm2v_prepare)(point, self.table):
-            raise ValueError('the public key is not a point of the SM2 curve')
-        if self.comb:
-            _combs += 1
+        table = _comb_table(point) if COMB_BUDGET > 0 else None
+        self.comb = table is not None
+        if table is not None:
+            self.table = table
+        else:
+            self.table = ctypes.create_string_buffer(_TABLE_SIZE)
+            if not _lib.sm2v_prepare(point, self.table):
+                raise ValueError('the public key is not a point of the SM2 curve')
         self.za: dict[bytes, bytes] = {}
 
     def verify(self, msg: bytes, r: int, s: int, uid: bytes) -> bool:
