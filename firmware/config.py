@@ -37,6 +37,7 @@ from pathlib import Path
 
 from firmware.settings import GatewayConfigError, number, unique_name
 from firmware.sources import config as sources_config
+from shared import tls
 
 # 30 days of 500 points read every minute is 21.6 million readings; a reading costs
 # about 33 bytes of payload plus 16 of framing in the log, so 1.06 GB.  1.5 GiB leaves
@@ -53,6 +54,9 @@ class CentreConfig:
     max_records: int = 5000
     max_bytes: int = 256 * 1024
     rate_bytes_s: float = 0.0
+    ca_file: str = ''               # trust the centre's certificate through this CA file...
+    pin_sha256: str = ''            # ...or by its SHA-256 (the centre prints it at start)
+    plain_http: bool = False        # allow http:// to a host that is not loopback (a TLS tunnel carries it)
 
 
 @dataclass
@@ -121,12 +125,20 @@ def parse(doc: dict) -> GatewayConfig:
         where = 'centre[%d]' % (i + 1)
         if not isinstance(c, dict):
             raise GatewayConfigError('%s must be a table' % where)
-        extra = set(c) - {'name', 'url', 'every_s', 'times', 'max_records', 'max_bytes', 'rate_bytes_s'}
+        extra = set(c) - {'name', 'url', 'every_s', 'times', 'max_records', 'max_bytes', 'rate_bytes_s', 'ca_file',
+                          'pin_sha256', 'plain_http'}
         if extra:
             raise GatewayConfigError('%s: unknown setting(s) %s' % (where, ', '.join(sorted(extra))))
         name, url = unique_name(c, where, names), c.get('url')
         if not isinstance(url, str) or not url.startswith(('http://', 'https://')):
             raise GatewayConfigError('%s.url must be an http:// or https:// URL' % where)
+        ca_file, pin, plain = c.get('ca_file', ''), c.get('pin_sha256', ''), c.get('plain_http', False)
+        if not isinstance(ca_file, str) or not isinstance(pin, str) or not isinstance(plain, bool):
+            raise GatewayConfigError('%s: ca_file and pin_sha256 are text, plain_http is true or false' % where)
+        try:
+            tls.check_sender(url, where, ca_file, pin, plain)
+        except tls.TLSConfigError as e:
+            raise GatewayConfigError(str(e))
         times = c.get('times')
         if times is not None:
             if not isinstance(times, list) or not times:
@@ -136,7 +148,8 @@ def parse(doc: dict) -> GatewayConfig:
             name, url, every_s=number(c, 'every_s', where, 60.0, 0), times=times,
             max_records=number(c, 'max_records', where, 5000, 1, integer=True),
             max_bytes=number(c, 'max_bytes', where, 256 * 1024, 1024, integer=True),
-            rate_bytes_s=number(c, 'rate_bytes_s', where, 0.0, 0)))
+            rate_bytes_s=number(c, 'rate_bytes_s', where, 0.0, 0), ca_file=ca_file, pin_sha256=pin,
+            plain_http=plain))
     if not cfg.centres:
         raise GatewayConfigError('at least one [[centre]] is required')
     source = doc.get('source', {})

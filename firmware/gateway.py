@@ -34,6 +34,7 @@ from firmware.lib import reading as reading_codec
 from firmware.lib.reading import Reading
 from firmware.lib.ring import RingFull, RingLog
 from firmware.lib.state import StateFile
+from shared import tls
 from shared.aio import cancel_and_wait, wait_for
 from shared.codec import sm2
 from shared.delivery import machine as delivery
@@ -72,7 +73,7 @@ class Gateway:
             'restart' if saved.get('clean_stop') else 'power cut'
         cursors = saved.get('cursors', {})
         self.deliveries: dict[str, delivery.Delivery] = {}
-        self.urls: dict[str, str] = {}
+        self.centres = {c.name: c for c in cfg.centres}
         self.readers = {}
         for c in cfg.centres:
             reader = self.ring.reader(cursors.get(c.name, -1) + 1)
@@ -81,7 +82,6 @@ class Gateway:
             self.deliveries[c.name] = delivery.Delivery(
                 c.name, cursors.get(c.name, -1), self._builder(reader), schedule, c.max_records, c.max_bytes,
                 c.rate_bytes_s, Backoff(backoff_base_s, backoff_cap_s), on_alarm=self._on_alarm)
-            self.urls[c.name] = c.url
         self._update_floor()
         self._new_data = {name: asyncio.Event() for name in self.deliveries}
         self._durable = asyncio.Event()
@@ -253,7 +253,8 @@ class Gateway:
     async def _centre_loop(self, name: str) -> None:
         d = self.deliveries[name]
         event = self._new_data[name]
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        c = self.centres[name]
+        async with tls.session(30, c.ca_file, c.pin_sha256) as session:
             while True:
                 try:
                     await self._centre_step(name, d, event, session)
@@ -284,7 +285,7 @@ class Gateway:
             except asyncio.TimeoutError:
                 pass
             return
-        outcome = await post_frame(session, self.urls[name], arg.data)
+        outcome = await post_frame(session, self.centres[name].url, arg.data)
         moved = d.on_outcome(outcome, self.clock.monotonic())
         if moved is not None:
             self.delivered_at[name].append((moved, self.clock.now()))
@@ -329,13 +330,13 @@ class Gateway:
         if self.state.existed or self.ring.durable_seq >= 0 or self.ring.next_seq > 0:
             return
         answers: dict[str, dict] = {}
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
-            for name, url in self.urls.items():
-                pos = await ask_position(session, url, self.cfg.id, self.key.sign, int(self.clock.now() * 1000))
-                if pos is not None:
-                    answers[name] = pos
+        for name, c in self.centres.items():
+            async with tls.session(timeout_s, c.ca_file, c.pin_sha256) as session:
+                pos = await ask_position(session, c.url, self.cfg.id, self.key.sign, int(self.clock.now() * 1000))
+            if pos is not None:
+                answers[name] = pos
         if not answers:
-            if self.urls:
+            if self.centres:
                 log.warning('ALARM a new data directory and no centre answered where gateway %s\'s sequence '
                             'numbers stand: numbering starts at 0; if this gateway delivered before, the centres '
                             'will report reused numbers: stop it and start it again when a centre can be reached',

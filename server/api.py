@@ -31,7 +31,7 @@ async def post_frame(request: web.Request) -> web.Response:
         raise Rejected('content_type', 'send the frame as Content-Type: application/x-msgpack, not %s'
                        % (request.content_type or 'nothing'))
     raw = await read_body(request, srv.config.max_frame_bytes)
-    ack = await srv.ingest.accept(raw)
+    ack = await srv.ingest.accept(raw, limited=not srv.limits.exempt(request.remote))
     return json_response({'ack': ack})
 
 
@@ -61,7 +61,7 @@ async def server_status(request: web.Request) -> web.Response:
     srv = server_of(request)
     return json_response({'status': 'ok', 'database': srv.db.url.describe(),
                           'uptime_s': round(time.time() - srv.started_at, 1),
-                          'ingest': srv.ingest.counters})
+                          'ingest': srv.ingest.counters, 'limits': srv.limits.counters})
 
 
 def _text(doc: dict, key: str, required: bool = True, default: str = '') -> str:

@@ -17,6 +17,7 @@ from server.config import ConfigError, ServerConfig, load
 from server.db import Connection, DatabaseError, DatabaseURL
 from server.store import StoreError, gateways, tokens
 from server.views import gateway_json
+from shared.tls import is_loopback
 
 ERRORS = (ConfigError, DatabaseError, StoreError)
 
@@ -44,25 +45,27 @@ def _now_ms() -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from server.app import make_app, ssl_context
+    from server.app import make_app, serve, ssl_context
     cfg = _config(args)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     conn = Connection(DatabaseURL.parse(cfg.db))  # fail fast with a clear message
     conn.migrate()
     conn.close()
     try:
-        ctx = ssl_context(cfg)
+        ctx, fingerprint = ssl_context(cfg)
     except (OSError, ValueError) as e:
         raise ConfigError('TLS certificate or key: %s' % e)
     print('tanji server: %s, listening on %s://%s:%d' % (DatabaseURL.parse(cfg.db).describe(),
                                                            'https' if ctx else 'http', cfg.host, cfg.port), flush=True)
+    if fingerprint:
+        print('TLS certificate SHA-256 %s (a gateway pins it with pin_sha256 = "%s")' % (fingerprint, fingerprint),
+              flush=True)
+    elif not is_loopback(cfg.host):
+        logging.getLogger('tanji.server').warning(
+            'plain HTTP on %s (tls = "off"): readings and tokens travel in the clear unless a proxy in front '
+            'terminates TLS', cfg.host)
     try:
-        # lingering_time: after refusing a body the server reads and discards the rest for at most 1 s
-        # (aiohttp's default 10 s lets a slow sender hold the connection on)
-        web.run_app(make_app(cfg), host=cfg.host, port=cfg.port, ssl_context=ctx, print=None,
-                    access_log=None, handle_signals=True, lingering_time=1.0)
+        serve(make_app(cfg), cfg, ctx)
     except OSError as e:
         raise ConfigError('cannot listen on %s:%d: %s' % (cfg.host, cfg.port, e.strerror or e))
     return 0

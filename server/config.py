@@ -9,8 +9,15 @@
     max_future_s = 600              # 422 for records stamped further ahead of the server clock
     max_age_days = 400              # 422 for records older than this
     max_queue_records = 2000000     # 429 when this many accepted records wait for the disk
-    tls_cert = ""                   # serve HTTPS when both are set
+    tls = "auto"                    # auto: HTTPS unless host is loopback; on; off (a proxy in front terminates TLS)
+    tls_cert = ""                   # the certificate and key to serve; without them the centre makes its own
     tls_key = ""
+    tls_dir = "tls"                 # where the centre keeps the certificate it made (key mode 0600)
+    requests_per_address_s = 200    # 429 + Retry-After beyond this many requests a second from one address
+    refusals_per_address_s = 10     # an address refused (4xx) more often than this is refused everything a while
+    frames_per_gateway_s = 50       # uploads naming one gateway, from anywhere, before their signature is checked
+    connections_per_address = 256   # open connections one address may hold
+    limits_exempt = ["127.0.0.0/8", "::1"]   # networks the four limits above do not apply to
     verify_threads = 0              # 0: verify on the event loop; N: in N threads (use the other cores)
     fanout_backoff_base_s = 1.0     # retry waits to a downstream centre: base doubling to cap, jittered
     fanout_backoff_cap_s = 300.0
@@ -23,10 +30,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from shared import tls
 
 
 class ConfigError(Exception):
@@ -38,6 +48,9 @@ class Downstream:
     name: str
     url: str
     from_start: bool = True
+    ca_file: str = ''               # trust the centre through this CA file, or
+    pin_sha256: str = ''            # by its certificate's SHA-256
+    plain_http: bool = False        # allow http:// to a host that is not loopback
 
 
 @dataclass
@@ -50,17 +63,24 @@ class ServerConfig:
     max_future_s: int = 600
     max_age_days: int = 400
     max_queue_records: int = 2_000_000
+    tls: str = 'auto'
     tls_cert: str = ''
     tls_key: str = ''
+    tls_dir: str = 'tls'
     fanout_backoff_base_s: float = 1.0
     fanout_backoff_cap_s: float = 300.0
     verify_threads: int = 0
     body_timeout_s: int = 30           # the longest a request may take to send its body
+    requests_per_address_s: float = 200.0
+    refusals_per_address_s: float = 10.0
+    frames_per_gateway_s: float = 50.0
+    connections_per_address: int = 256
+    limits_exempt: list[str] = field(default_factory=lambda: ['127.0.0.0/8', '::1'])
     downstream: list[Downstream] = field(default_factory=list)
 
     def validate(self) -> 'ServerConfig':
         for name in ('port', 'max_frame_bytes', 'max_records', 'max_future_s', 'max_age_days', 'max_queue_records',
-                     'verify_threads', 'body_timeout_s'):
+                     'verify_threads', 'body_timeout_s', 'connections_per_address'):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError('server.%s must be a non-negative integer, not %r' % (name, value))
@@ -68,10 +88,25 @@ class ServerConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ConfigError('server.%s must be a number of seconds, not %r' % (name, value))
+        for name in ('requests_per_address_s', 'refusals_per_address_s', 'frames_per_gateway_s'):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ConfigError('server.%s must be a number per second, 0 for no limit, not %r' % (name, value))
+        if not isinstance(self.limits_exempt, list):
+            raise ConfigError('server.limits_exempt must be a list of networks such as "10.0.0.0/8"')
+        for net in self.limits_exempt:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except (TypeError, ValueError):
+                raise ConfigError('server.limits_exempt: %r is not a network such as "10.0.0.0/8" or "::1"' % (net,))
         if not 0 < self.fanout_backoff_base_s <= self.fanout_backoff_cap_s:
             raise ConfigError('server.fanout_backoff_base_s must be positive and at most fanout_backoff_cap_s')
         if not 0 < self.port < 65536:
             raise ConfigError('server.port must lie in 1..65535')
+        if self.tls not in ('auto', 'on', 'off'):
+            raise ConfigError('server.tls must be "auto", "on" or "off", not %r' % (self.tls,))
+        if self.tls == 'off' and self.tls_cert:
+            raise ConfigError('server.tls is "off" but tls_cert is set: remove one')
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError('server.tls_cert and server.tls_key go together')
         names = set()
@@ -82,6 +117,10 @@ class ServerConfig:
                 raise ConfigError('downstream name %s appears twice' % d.name)
             if not d.url.startswith(('http://', 'https://')):
                 raise ConfigError('downstream %s: url must start with http:// or https://' % d.name)
+            try:
+                tls.check_sender(d.url, 'downstream %s' % d.name, d.ca_file, d.pin_sha256, d.plain_http)
+            except tls.TLSConfigError as e:
+                raise ConfigError(str(e))
             names.add(d.name)
         return self
 
@@ -106,9 +145,13 @@ def load(path: str | Path | None, **overrides) -> ServerConfig:
             setattr(cfg, key, value)
         centres = []
         for i, item in enumerate(doc.get('downstream', [])):
-            if not isinstance(item, dict) or set(item) - {'name', 'url', 'from_start'} or not {'name', 'url'} <= set(item):
-                raise ConfigError('%s: downstream entry %d needs name and url (and optionally from_start)' % (path, i + 1))
-            centres.append(Downstream(str(item['name']), str(item['url']), bool(item.get('from_start', True))))
+            optional = {'from_start', 'ca_file', 'pin_sha256', 'plain_http'}
+            if not isinstance(item, dict) or set(item) - {'name', 'url'} - optional or not {'name', 'url'} <= set(item):
+                raise ConfigError('%s: downstream entry %d needs name and url (and optionally %s)'
+                                  % (path, i + 1, ', '.join(sorted(optional))))
+            centres.append(Downstream(str(item['name']), str(item['url']), bool(item.get('from_start', True)),
+                                      str(item.get('ca_file', '')), str(item.get('pin_sha256', '')),
+                                      item.get('plain_http', False) is True))
         cfg.downstream = centres
     for key, value in overrides.items():
         if value is not None:

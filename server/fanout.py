@@ -26,6 +26,7 @@ import aiohttp
 from server.config import Downstream, ServerConfig
 from server.dbthreads import DatabaseThreads
 from server.store import centres, frames
+from shared import tls
 from shared.aio import cancel_and_wait, wait_for
 from shared.delivery import exchange, machine
 from shared.delivery.backoff import Backoff
@@ -88,7 +89,7 @@ class CentreSender:
 
     async def _run(self) -> None:
         d = self.delivery
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as session:
+        async with tls.session(self.timeout_s, self.centre.ca_file, self.centre.pin_sha256) as session:
             while True:
                 while self._outbox and self._outbox[0][0] <= d.cursor:
                     self._outbox.popleft()

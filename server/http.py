@@ -22,6 +22,7 @@ from server.config import ServerConfig
 from server.dbthreads import DatabaseThreads
 from server.fanout import Fanout
 from server.ingest import Ingest, Rejected
+from server.limits import Limits, retry_after
 from server.refusals import RefusalLog
 from server.store import StoreError, tokens
 from shared.codec.text import ascii_int
@@ -44,6 +45,7 @@ class Server:
     db: DatabaseThreads
     ingest: Ingest
     fanout: Fanout
+    limits: Limits
     started_at: float = field(default_factory=time.time)
     refusals: RefusalLog = field(default_factory=RefusalLog)
 
@@ -191,6 +193,25 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return json_error(403, 'forbidden', 'this needs an admin token')
     request[ACTOR] = 'token:%s' % name
     return await handler(request)
+
+
+@web.middleware
+async def limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The address's budgets (server/limits.py), checked before anything else; each refusal it
+    earns is charged to it."""
+    srv = server_of(request)
+    address = request.remote or ''
+    if srv.limits.exempt(address):
+        return await handler(request)
+    wait = srv.limits.admit(address)
+    if wait:
+        srv.refusals.note(429, 'busy', address, 'over its request or refusal budget')
+        return json_error(429, 'busy', 'too many requests or refusals from %s; retry after %d s'
+                          % (address, retry_after(wait)), {'Retry-After': str(retry_after(wait))})
+    response = await handler(request)
+    if 400 <= response.status < 500 and response.status != 429:
+        srv.limits.refused(address)
+    return response
 
 
 @web.middleware

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from server.envelope import peek
+from server.limits import Limits, retry_after
 from server.store import frames, gateways
 from server.config import ServerConfig
 from server.dbthreads import DatabaseThreads
@@ -92,10 +93,11 @@ class GatewayKeys:
 
 
 class Ingest:
-    def __init__(self, db: DatabaseThreads, config: ServerConfig,
+    def __init__(self, db: DatabaseThreads, config: ServerConfig, limits: Limits | None = None,
                  wall_clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.config = config
+        self.limits = limits or Limits.of(config)
         self.wall_clock = wall_clock
         self.keys = GatewayKeys(db)
         self._queue: deque[tuple[frames.Incoming, asyncio.Future]] = deque()
@@ -195,7 +197,7 @@ class Ingest:
             raise Rejected('revoked_gateway', 'gateway %s was revoked' % gateway_id, gateway=gateway_id)
         return {'gateway': gateway_id, 'ack': row.ack, 'last_seq': row.last_seq}
 
-    async def accept(self, raw: bytes) -> int:
+    async def accept(self, raw: bytes, limited: bool = True) -> int:
         """Store one frame and return the gateway's ack, or raise Rejected.  Cheapest first:
         envelope and gateway id, the enrolled key, the signature over the body bytes; only a
         frame that verifies is decoded record by record and its hash tree built, in a
@@ -211,6 +213,12 @@ class Ingest:
         except framing.FrameError as e:
             self.counters['rejected'] += 1
             raise Rejected(e.code, e.detail)
+        wait = self.limits.admit_frame(gateway_id) if limited else 0.0
+        if wait:
+            self.counters['rejected'] += 1
+            raise Rejected('busy', 'more than %g uploads a second name gateway %s; retry after %d s'
+                           % (self.config.frames_per_gateway_s, gateway_id, retry_after(wait)),
+                           retry_after=retry_after(wait), gateway=gateway_id)
         gateway = await self.keys.get(gateway_id)
         if gateway is None:
             self.counters['rejected'] += 1

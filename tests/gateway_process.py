@@ -27,14 +27,14 @@ def energy_codes(n: int) -> list[str]:
 class Platform:
     """A `tanji server run` with one gateway enrolled; the gateway's key is written to workdir."""
 
-    def __init__(self, workdir: Path, gateway_id: str) -> None:
+    def __init__(self, workdir: Path, gateway_id: str, *extra: str, tls: bool = False) -> None:
         self.workdir = workdir
         self.gateway_id = gateway_id
         gw = new_gateways([gateway_id])[gateway_id]
         self.key_path = workdir / 'gw.key'
         self.key_path.write_text(gw.key.to_pem())
         (workdir / 'gw.pub').write_text(gw.key.public_key.to_pem())
-        self.server = ServerProcess(workdir)
+        self.server = ServerProcess(workdir, *extra, tls=tls)
         tanji('server', 'gateways', 'add', gateway_id, '--key', '@%s' % (workdir / 'gw.pub'),
               '--enterprise', 'e', '--site', 's', '--db', self.server.db)
         self.url = self.server.url + '/api/v1/frames'
@@ -109,7 +109,7 @@ def _wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
 
 def gateway_config(workdir: Path, key: Path, url: str, data_dir: Path, *, modbus_port: int | None = None,
                    points: int = 0, every_s: int = 1, upload_every_s: int = 1, synthetic: str | None = None,
-                   commit_interval_ms: int = 200, ring_mb: int = 8) -> Path:
+                   commit_interval_ms: int = 200, ring_mb: int = 8, centre_extra: str = '') -> Path:
     """A gateway TOML: the platform as its centre, and optionally `points` energy points read
     every `every_s` from the Modbus rig, or a synthetic source ('points = .., rate_per_s = ..')."""
     text = '''[gateway]
@@ -124,7 +124,8 @@ commit_interval_ms = %d
 name = "platform"
 url = "%s"
 every_s = %d
-''' % (key, data_dir, ring_mb, commit_interval_ms, url, upload_every_s)
+%s
+''' % (key, data_dir, ring_mb, commit_interval_ms, url, upload_every_s, centre_extra)
     if modbus_port is not None:
         text += '''
 [[bus]]

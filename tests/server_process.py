@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,10 +31,13 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, workdir: Path, *extra: str, port: int | None = None, db: str | None = None) -> None:
+    def __init__(self, workdir: Path, *extra: str, port: int | None = None, db: str | None = None,
+                 tls: bool = False) -> None:
         self.db = db or str(workdir / 'tanji.db')
         self.port = port or free_port()
-        self.url = 'http://127.0.0.1:%d' % self.port
+        self.url = '%s://127.0.0.1:%d' % ('https' if tls else 'http', self.port)
+        # the tests' own client takes whatever certificate answers; the gateway's trust is what tests check
+        self.ssl = ssl._create_unverified_context() if tls else None
         self.log = open(workdir / 'server.log', 'a')
         self.proc = subprocess.Popen([sys.executable, '-m', 'shared.cli', 'server', 'run', '--db', self.db,
                                       '--port', str(self.port), *extra], cwd=REPO, stdout=self.log,
@@ -41,7 +45,7 @@ class ServerProcess:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(self.url + '/api/v1/health', timeout=1):
+                with urllib.request.urlopen(self.url + '/api/v1/health', timeout=1, context=self.ssl):
                     break
             except (urllib.error.URLError, ConnectionError):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -57,7 +61,7 @@ class ServerProcess:
             headers['Authorization'] = 'Bearer ' + token
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=30, context=self.ssl) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())

@@ -4,6 +4,7 @@ and the server's log holds no traceback."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -19,10 +20,10 @@ from server_process import ServerProcess, tanji
 from shared.codec import frame, sm2
 
 
-def _server(tmp_path):
+def _server(tmp_path, *extra: str):
     gw = new_gateways(['gw-a'])['gw-a']
     (tmp_path / 'gw.pub').write_text(gw.key.public_key.to_pem())
-    server = ServerProcess(tmp_path)
+    server = ServerProcess(tmp_path, *extra)
     tanji('server', 'gateways', 'add', 'gw-a', '--key', '@%s' % (tmp_path / 'gw.pub'), '--enterprise', 'e',
           '--site', 's', '--db', server.db)
     token = tanji('server', 'tokens', 'add', 'ops', '--role', 'operator', '--db', server.db).stdout.strip()
@@ -251,3 +252,95 @@ def test_a_body_naming_two_gateways_is_refused(tmp_path):
         assert _records(server.db) == 0
     finally:
         server.stop()
+
+
+def _post_from(server, source: str, raw: bytes) -> tuple[int, dict, dict]:
+    """POST a frame from another loopback address (127.0.0.0/8 all reaches this machine)."""
+    conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=30, source_address=(source, 0))
+    try:
+        conn.request('POST', '/api/v1/frames', raw, {'Content-Type': 'application/x-msgpack'})
+        r = conn.getresponse()
+        return r.status, json.loads(r.read()), dict(r.getheaders())
+    finally:
+        conn.close()
+
+
+LIMITS = ('[server]\nlimits_exempt = []\nrefusals_per_address_s = 2\nframes_per_gateway_s = 5\n'
+          'requests_per_address_s = 1000\nconnections_per_address = 4\n')
+
+
+def test_an_address_that_keeps_being_refused_is_told_to_wait_and_others_are_not(tmp_path):
+    """Item 1: one source sending frames that cost a signature check each and are refused;
+    after its refusal budget it gets 429 with Retry-After before any work, and a valid
+    gateway on another address goes on as before."""
+    (tmp_path / 'server.toml').write_text(LIMITS)
+    server, gw, token = _server(tmp_path, '--config', str(tmp_path / 'server.toml'))
+    try:
+        forger = sm2.PrivateKey.generate()
+        answers = []
+        for i in range(30):
+            body = msgpack.unpackb(gw.frame(i, 2))[1]
+            answers.append(_post_from(server, '127.0.0.2', msgpack.packb([1, body, forger.sign(body)])))
+        codes = [a[0] for a in answers]
+        assert codes[:10] == [401] * 10, codes                # the burst: refused for what they are
+        assert 429 in codes, codes
+        limited = next(a for a in answers if a[0] == 429)
+        assert limited[1]['error'] == 'busy' and int(limited[2]['Retry-After']) >= 1, limited
+        status, doc, _ = _post_from(server, '127.0.0.3', gw.frame(0, 3))
+        assert (status, doc) == (200, {'ack': 2}), doc
+        status, doc = server.request('GET', '/api/v1/status', token=token)
+        assert doc['limits']['limited_requests'] >= 1, doc
+    finally:
+        server.stop()
+    _no_traceback(tmp_path)
+
+
+def test_a_flood_naming_a_gateway_delays_it_and_loses_nothing(tmp_path):
+    """Item 1: uploads naming one gateway are budgeted before their signature is checked:
+    the victim is told to wait (Retry-After), and after the wait its frame is stored."""
+    (tmp_path / 'server.toml').write_text(LIMITS.replace('refusals_per_address_s = 2', 'refusals_per_address_s = 0'))
+    server, gw, _ = _server(tmp_path, '--config', str(tmp_path / 'server.toml'))
+    try:
+        forger = sm2.PrivateKey.generate()
+        body = msgpack.unpackb(gw.frame(100, 2))[1]
+        forged = msgpack.packb([1, body, forger.sign(body)])
+        codes = [_post_from(server, '127.0.0.2', forged)[0] for _ in range(40)]
+        assert set(codes) == {401, 429} and codes[-1] == 429, codes
+        status, doc, headers = _post_from(server, '127.0.0.3', gw.frame(0, 3))
+        assert status == 429 and doc['error'] == 'busy' and 'gw-a' in doc['detail'], doc
+        time.sleep(int(headers['Retry-After']))
+        status, doc, _ = _post_from(server, '127.0.0.3', gw.frame(0, 3))
+        assert (status, doc) == (200, {'ack': 2}), doc
+        assert _records(server.db) == 3
+    finally:
+        server.stop()
+    _no_traceback(tmp_path)
+
+
+def test_one_address_cannot_hold_every_connection(tmp_path):
+    """Item 4: 300 idle connections from one address held 300 descriptors.  Beyond its share
+    an address is answered 429 at once and closed; another address is served."""
+    (tmp_path / 'server.toml').write_text(LIMITS)
+    server, gw, _ = _server(tmp_path, '--config', str(tmp_path / 'server.toml'))
+    held = []
+    try:
+        for _ in range(4):
+            c = socket.create_connection(('127.0.0.1', server.port), timeout=30, source_address=('127.0.0.2', 0))
+            held.append(c)
+        time.sleep(0.2)
+        with socket.create_connection(('127.0.0.1', server.port), timeout=30, source_address=('127.0.0.2', 0)) as c:
+            answer = b''
+            while chunk := c.recv(65536):          # answered and closed at once
+                answer += chunk
+        assert answer.startswith(b'HTTP/1.1 429') and b'Retry-After: 1' in answer and b'"busy"' in answer, answer
+        status, doc, _ = _post_from(server, '127.0.0.3', gw.frame(0, 3))
+        assert (status, doc) == (200, {'ack': 2}), doc
+        held.pop().close()
+        time.sleep(0.2)
+        status, doc, _ = _post_from(server, '127.0.0.2', gw.frame(3, 3))      # a share freed is usable again
+        assert (status, doc) == (200, {'ack': 5}), doc
+    finally:
+        for c in held:
+            c.close()
+        server.stop()
+    _no_traceback(tmp_path)

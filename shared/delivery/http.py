@@ -10,6 +10,7 @@ import json
 
 import aiohttp
 
+from shared import tls
 from shared.delivery import exchange
 
 CONTENT_TYPE = 'application/x-msgpack'
@@ -20,7 +21,7 @@ async def post_frame(session: aiohttp.ClientSession, url: str, data: bytes) -> e
         async with session.post(url, data=data, headers={'Content-Type': CONTENT_TYPE}) as resp:
             return exchange.classify(resp.status, await resp.read(), resp.headers.get('Retry-After'))
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-        return exchange.no_answer('%s: %s' % (type(e).__name__, e))
+        return exchange.no_answer(tls.explain(e) or '%s: %s' % (type(e).__name__, e))
 
 
 async def ask_position(session: aiohttp.ClientSession, frames_url: str, gateway_id: str, sign,
