@@ -38,6 +38,7 @@ from pathlib import Path
 from firmware.settings import GatewayConfigError, number, unique_name
 from firmware.sources import config as sources_config
 from shared import tls
+from shared.codec import sm2
 
 # 30 days of 500 points read every minute is 21.6 million readings; a reading costs
 # about 33 bytes of payload plus 16 of framing in the log, so 1.06 GB.  1.5 GiB leaves
@@ -57,6 +58,7 @@ class CentreConfig:
     ca_file: str = ''               # trust the centre's certificate through this CA file...
     pin_sha256: str = ''            # ...or by its SHA-256 (the centre prints it at start)
     plain_http: bool = False        # allow http:// to a host that is not loopback (a TLS tunnel carries it)
+    seal_key: str = ''              # the centre's SM2 public key (PEM file): seal every frame (protocol.md §10)
 
 
 @dataclass
@@ -126,7 +128,7 @@ def parse(doc: dict) -> GatewayConfig:
         if not isinstance(c, dict):
             raise GatewayConfigError('%s must be a table' % where)
         extra = set(c) - {'name', 'url', 'every_s', 'times', 'max_records', 'max_bytes', 'rate_bytes_s', 'ca_file',
-                          'pin_sha256', 'plain_http'}
+                          'pin_sha256', 'plain_http', 'seal_key'}
         if extra:
             raise GatewayConfigError('%s: unknown setting(s) %s' % (where, ', '.join(sorted(extra))))
         name, url = unique_name(c, where, names), c.get('url')
@@ -139,6 +141,11 @@ def parse(doc: dict) -> GatewayConfig:
             tls.check_sender(url, where, ca_file, pin, plain)
         except tls.TLSConfigError as e:
             raise GatewayConfigError(str(e))
+        seal_key = c.get('seal_key', '')
+        if not isinstance(seal_key, str):
+            raise GatewayConfigError('%s.seal_key must be the path of the centre\'s SM2 public key (PEM)' % where)
+        if seal_key:
+            _centre_public_key(seal_key, where)
         times = c.get('times')
         if times is not None:
             if not isinstance(times, list) or not times:
@@ -149,7 +156,7 @@ def parse(doc: dict) -> GatewayConfig:
             max_records=number(c, 'max_records', where, 5000, 1, integer=True),
             max_bytes=number(c, 'max_bytes', where, 256 * 1024, 1024, integer=True),
             rate_bytes_s=number(c, 'rate_bytes_s', where, 0.0, 0), ca_file=ca_file, pin_sha256=pin,
-            plain_http=plain))
+            plain_http=plain, seal_key=seal_key))
     if not cfg.centres:
         raise GatewayConfigError('at least one [[centre]] is required')
     source = doc.get('source', {})
@@ -160,6 +167,21 @@ def parse(doc: dict) -> GatewayConfig:
     if cfg.source and not cfg.sources.empty():
         raise GatewayConfigError('[source] (synthetic meters) and meter sources cannot be combined')
     return cfg
+
+
+def _centre_public_key(path: str, where: str) -> sm2.PublicKey:
+    try:
+        with open(path, 'rb') as f:
+            return sm2.PublicKey.load(f.read())
+    except OSError as e:
+        raise GatewayConfigError('%s.seal_key: cannot read %s: %s' % (where, path, e.strerror))
+    except ValueError as e:
+        raise GatewayConfigError('%s.seal_key: %s is not an SM2 public key: %s' % (where, path, e))
+
+
+def centre_seal_point(c: CentreConfig) -> bytes | None:
+    """The point of the centre's SM2 public key when frames to it are sealed."""
+    return _centre_public_key(c.seal_key, c.name).point if c.seal_key else None
 
 
 def load(path: str | Path) -> GatewayConfig:

@@ -28,13 +28,13 @@ import aiohttp
 
 from firmware.clock import JumpDetector, RealClock
 from firmware import identity, summary
-from firmware.config import GatewayConfig
+from firmware.config import GatewayConfig, centre_seal_point
 from firmware.lib import outbox, thinning
 from firmware.lib import reading as reading_codec
 from firmware.lib.reading import Reading
 from firmware.lib.ring import RingFull, RingLog
 from firmware.lib.state import StateFile
-from shared import tls
+from shared import seal, tls
 from shared.aio import cancel_and_wait, wait_for
 from shared.codec import sm2
 from shared.delivery import machine as delivery
@@ -74,6 +74,8 @@ class Gateway:
         cursors = saved.get('cursors', {})
         self.deliveries: dict[str, delivery.Delivery] = {}
         self.centres = {c.name: c for c in cfg.centres}
+        self.sealers = {c.name: seal.Sealer(cfg.id, self.key.sign, point) for c in cfg.centres
+                        if (point := centre_seal_point(c)) is not None}
         self.readers = {}
         for c in cfg.centres:
             reader = self.ring.reader(cursors.get(c.name, -1) + 1)
@@ -285,7 +287,11 @@ class Gateway:
             except asyncio.TimeoutError:
                 pass
             return
-        outcome = await post_frame(session, self.centres[name].url, arg.data)
+        sealer = self.sealers.get(name)
+        if sealer is None:
+            outcome = await post_frame(session, self.centres[name].url, arg.data)
+        else:
+            outcome = await post_frame(session, self.centres[name].url, sealer.seal(arg.data), seal.CONTENT_TYPE)
         moved = d.on_outcome(outcome, self.clock.monotonic())
         if moved is not None:
             self.delivered_at[name].append((moved, self.clock.now()))

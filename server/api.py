@@ -20,6 +20,7 @@ from server.http import (BadQuery, actor, json_body, json_error, json_response, 
 from server.ingest import Rejected
 from server.store import centres, frames, gateways, tokens
 from shared.codec import frame as framing
+from shared.seal import CONTENT_TYPE as SEALED
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
@@ -27,11 +28,15 @@ MAX_LIMIT = 10_000
 
 async def post_frame(request: web.Request) -> web.Response:
     srv = server_of(request)
-    if request.content_type != 'application/x-msgpack':
-        raise Rejected('content_type', 'send the frame as Content-Type: application/x-msgpack, not %s'
-                       % (request.content_type or 'nothing'))
+    sealed = request.content_type == SEALED
+    if not sealed and request.content_type != 'application/x-msgpack':
+        raise Rejected('content_type', 'send the frame as Content-Type: application/x-msgpack (or %s, sealed), '
+                       'not %s' % (SEALED, request.content_type or 'nothing'))
+    if not sealed and srv.config.seal_required:
+        raise Rejected('content_type', 'this centre takes only sealed frames (%s, docs/protocol.md §10)' % SEALED)
     raw = await read_body(request, srv.config.max_frame_bytes)
-    ack = await srv.ingest.accept(raw, limited=not srv.limits.exempt(request.remote))
+    limited = not srv.limits.exempt(request.remote)
+    ack = await (srv.ingest.accept_sealed(raw, limited) if sealed else srv.ingest.accept(raw, limited))
     return json_response({'ack': ack})
 
 

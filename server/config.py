@@ -13,6 +13,8 @@
     tls_cert = ""                   # the certificate and key to serve; without them the centre makes its own
     tls_key = ""
     tls_dir = "tls"                 # where the centre keeps the certificate it made (key mode 0600)
+    seal_key = ""                   # the centre's SM2 private key (PEM file): accept sealed frames (protocol.md §10)
+    seal_required = false           # refuse plain frames (415) once every gateway seals
     requests_per_address_s = 200    # 429 + Retry-After beyond this many requests a second from one address
     refusals_per_address_s = 10     # an address refused (4xx) more often than this is refused everything a while
     frames_per_gateway_s = 50       # uploads naming one gateway, from anywhere, before their signature is checked
@@ -67,6 +69,8 @@ class ServerConfig:
     tls_cert: str = ''
     tls_key: str = ''
     tls_dir: str = 'tls'
+    seal_key: str = ''
+    seal_required: bool = False
     fanout_backoff_base_s: float = 1.0
     fanout_backoff_cap_s: float = 300.0
     verify_threads: int = 0
@@ -107,6 +111,8 @@ class ServerConfig:
             raise ConfigError('server.tls must be "auto", "on" or "off", not %r' % (self.tls,))
         if self.tls == 'off' and self.tls_cert:
             raise ConfigError('server.tls is "off" but tls_cert is set: remove one')
+        if self.seal_required is not False and (self.seal_required is not True or not self.seal_key):
+            raise ConfigError('server.seal_required is true or false, and true needs server.seal_key')
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError('server.tls_cert and server.tls_key go together')
         names = set()

@@ -26,13 +26,14 @@ from shared.aio import cancel_and_wait
 from shared.delivery.exchange import position_message
 from shared.codec import frame as framing
 from shared.codec import sm2
+from shared.seal import Sealed, SessionKeys, open_box
 
 log = logging.getLogger('tanji.server.ingest')
 
 STATUS = {
     'malformed': 400, 'version': 400, 'body': 400, 'records': 400, 'codes': 400, 'root_mismatch': 400,
     'bad_signature': 401, 'unknown_gateway': 403, 'revoked_gateway': 403, 'too_large': 413,
-    'content_type': 415, 'time_range': 422, 'busy': 429, 'unavailable': 503, 'slow_body': 408,
+    'content_type': 415, 'time_range': 422, 'busy': 429, 'unavailable': 503, 'slow_body': 408, 'sealed': 400,
 }
 KEY_CACHE_SECONDS = 30.0
 DECODE_INLINE_BYTES = 16 * 1024     # a verified frame larger than this is decoded in a thread, off the event loop
@@ -92,6 +93,18 @@ class GatewayKeys:
         self._missing_at.pop(gateway, None)
 
 
+def load_seal_key(path: str) -> sm2.PrivateKey:
+    """The centre's SM2 private key for sealed frames; ConfigError naming the file otherwise."""
+    from server.config import ConfigError
+    try:
+        with open(path, 'rb') as f:
+            return sm2.PrivateKey.load(f.read())
+    except OSError as e:
+        raise ConfigError('server.seal_key: cannot read %s: %s' % (path, e.strerror))
+    except ValueError as e:
+        raise ConfigError('server.seal_key: %s is not an SM2 private key: %s' % (path, e))
+
+
 class Ingest:
     def __init__(self, db: DatabaseThreads, config: ServerConfig, limits: Limits | None = None,
                  wall_clock: Callable[[], float] = time.time) -> None:
@@ -112,6 +125,7 @@ class Ingest:
         self._decoder = ThreadPoolExecutor(1, thread_name_prefix='tanji-decode')
         self._failures: dict[int, list[int]] = {}     # gateway row id -> [signature failures, refused, last ms]
         self._flusher: asyncio.Task | None = None
+        self.sessions = SessionKeys(load_seal_key(config.seal_key).d) if config.seal_key else None
 
     def listen(self) -> asyncio.Event:
         """An event set after every commit that stored frames (fan-out waits on it)."""
@@ -197,22 +211,8 @@ class Ingest:
             raise Rejected('revoked_gateway', 'gateway %s was revoked' % gateway_id, gateway=gateway_id)
         return {'gateway': gateway_id, 'ack': row.ack, 'last_seq': row.last_seq}
 
-    async def accept(self, raw: bytes, limited: bool = True) -> int:
-        """Store one frame and return the gateway's ack, or raise Rejected.  Cheapest first:
-        envelope and gateway id, the enrolled key, the signature over the body bytes; only a
-        frame that verifies is decoded record by record and its hash tree built, in a
-        thread for a large one (docs/server.md "Upload exchange")."""
-        loop = asyncio.get_running_loop()
-        large = len(raw) > DECODE_INLINE_BYTES
-        try:
-            if large:                  # even the cheap look costs milliseconds at a megabyte: off the event loop
-                gateway_id, body, sig = await loop.run_in_executor(self._decoder, peek, raw,
-                                                                   self.config.max_frame_bytes)
-            else:
-                gateway_id, body, sig = peek(raw, self.config.max_frame_bytes)
-        except framing.FrameError as e:
-            self.counters['rejected'] += 1
-            raise Rejected(e.code, e.detail)
+    async def _enrolled(self, gateway_id: str, limited: bool) -> CachedGateway:
+        """The gateway's enrolled key, after its upload budget: Rejected when over it, unknown or revoked."""
         wait = self.limits.admit_frame(gateway_id) if limited else 0.0
         if wait:
             self.counters['rejected'] += 1
@@ -227,12 +227,75 @@ class Ingest:
         if gateway.revoked:
             self.counters['rejected'] += 1
             raise Rejected('revoked_gateway', 'gateway %s was revoked' % gateway_id, gateway=gateway_id)
+        return gateway
+
+    async def _verify(self, gateway: CachedGateway, message: bytes, sig: bytes, large: bool) -> bool:
+        loop = asyncio.get_running_loop()
         if self._verifier is not None:
-            valid = await loop.run_in_executor(self._verifier, gateway.key.verify, body, sig)
-        elif large:                    # SM3 over a large body: milliseconds
-            valid = await loop.run_in_executor(self._decoder, gateway.key.verify, body, sig)
-        else:
-            valid = gateway.key.verify(body, sig)
+            return await loop.run_in_executor(self._verifier, gateway.key.verify, message, sig)
+        if large:                      # SM3 over a large body: milliseconds
+            return await loop.run_in_executor(self._decoder, gateway.key.verify, message, sig)
+        return gateway.key.verify(message, sig)
+
+    async def accept_sealed(self, raw: bytes, limited: bool = True) -> int:
+        """Open a sealed frame (docs/protocol.md §10) and accept the frame inside.  Cheapest
+        first: the envelope, the gateway's budget and enrolment, the header's signature; an SM2
+        decryption only for a session this centre has not seen; the box opened in a thread
+        when large."""
+        if self.sessions is None:
+            raise Rejected('content_type', 'this centre takes no sealed frames (it has no seal_key); send the '
+                                           'frame as application/x-msgpack')
+        loop = asyncio.get_running_loop()
+        try:
+            sealed = Sealed(raw, self.config.max_frame_bytes)
+        except framing.FrameError as e:
+            self.counters['rejected'] += 1
+            raise Rejected(e.code, e.detail)
+        gateway = await self._enrolled(sealed.gateway_id, limited)
+        try:
+            key = self.sessions.known(sealed)
+            if key is None:
+                if not await self._verify(gateway, sealed.header, sealed.header_sig, False):
+                    self.counters['rejected'] += 1
+                    self._failed(gateway.id, signature=True)
+                    raise Rejected('bad_signature', 'the sealed header\'s signature does not verify with the key '
+                                   'enrolled for %s' % sealed.gateway_id, gateway=sealed.gateway_id)
+                key = await loop.run_in_executor(self._decoder, self.sessions.unwrap, sealed)
+                self.sessions.remember(sealed, key)
+            if len(raw) > DECODE_INLINE_BYTES:
+                inner = await loop.run_in_executor(self._decoder, open_box, key, sealed.nonce, sealed.box,
+                                                   sealed.header)
+            else:
+                inner = open_box(key, sealed.nonce, sealed.box, sealed.header)
+        except framing.FrameError as e:
+            self.counters['rejected'] += 1
+            self._failed(gateway.id, signature=True)
+            raise Rejected(e.code, e.detail, gateway=sealed.gateway_id)
+        return await self.accept(inner, limited=False, sealed_by=sealed.gateway_id)
+
+    async def accept(self, raw: bytes, limited: bool = True, sealed_by: str | None = None) -> int:
+        """Store one frame and return the gateway's ack, or raise Rejected.  Cheapest first:
+        envelope and gateway id, the enrolled key, the signature over the body bytes; only a
+        frame that verifies is decoded record by record and its hash tree built, in a
+        thread for a large one (docs/server.md "Upload exchange").  `sealed_by`: the gateway
+        that sealed it, which must be the frame's."""
+        loop = asyncio.get_running_loop()
+        large = len(raw) > DECODE_INLINE_BYTES
+        try:
+            if large:                  # even the cheap look costs milliseconds at a megabyte: off the event loop
+                gateway_id, body, sig = await loop.run_in_executor(self._decoder, peek, raw,
+                                                                   self.config.max_frame_bytes)
+            else:
+                gateway_id, body, sig = peek(raw, self.config.max_frame_bytes)
+        except framing.FrameError as e:
+            self.counters['rejected'] += 1
+            raise Rejected(e.code, e.detail, gateway=sealed_by)
+        if sealed_by is not None and gateway_id != sealed_by:
+            self.counters['rejected'] += 1
+            raise Rejected('sealed', 'gateway %s sealed a frame of gateway %s' % (sealed_by, gateway_id),
+                           gateway=sealed_by)
+        gateway = await self._enrolled(gateway_id, limited)
+        valid = await self._verify(gateway, body, sig, large)
         if not valid:
             self.counters['rejected'] += 1
             self._failed(gateway.id, signature=True)

@@ -14,6 +14,7 @@ from shared.codec import flags
 
 DOC = (REPO / 'docs' / 'protocol.md').read_text()
 VECTOR = json.loads((REPO / 'tests' / 'vectors' / 'frame_v1.json').read_text())
+SEALED = json.loads((REPO / 'tests' / 'vectors' / 'sealed_v1.json').read_text())
 
 
 def _doc_hex(label: str) -> str:
@@ -30,6 +31,16 @@ def _doc_hex(label: str) -> str:
 ])
 def test_doc_vectors_are_the_tested_vectors(label: str, key: str) -> None:
     assert _doc_hex(label) == VECTOR[key]
+
+
+@pytest.mark.parametrize('label,key', [
+    ('Centre private key d', 'centre_private_key_hex'), ('Centre public key 04||x||y', 'centre_public_key_hex'),
+    ('Session key', 'session_key_hex'), ('SM2 encryption k', 'wrap_k_hex'), ('Nonce', 'nonce_hex'),
+    ('Wrapped key C1||C3||C2', 'wrapped_key_hex'), ('Header', 'header_hex'),
+    ('Header signature r||s', 'header_signature_hex'), ('Sealed frame', 'sealed_hex'),
+])
+def test_doc_sealed_vectors_are_the_tested_vectors(label: str, key: str) -> None:
+    assert _doc_hex(label) == SEALED[key]
 
 
 def test_vector_file_is_up_to_date() -> None:

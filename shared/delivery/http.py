@@ -16,9 +16,10 @@ from shared.delivery import exchange
 CONTENT_TYPE = 'application/x-msgpack'
 
 
-async def post_frame(session: aiohttp.ClientSession, url: str, data: bytes) -> exchange.Outcome:
+async def post_frame(session: aiohttp.ClientSession, url: str, data: bytes,
+                     content_type: str = CONTENT_TYPE) -> exchange.Outcome:
     try:
-        async with session.post(url, data=data, headers={'Content-Type': CONTENT_TYPE}) as resp:
+        async with session.post(url, data=data, headers={'Content-Type': content_type}) as resp:
             return exchange.classify(resp.status, await resp.read(), resp.headers.get('Retry-After'))
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
         return exchange.no_answer(tls.explain(e) or '%s: %s' % (type(e).__name__, e))
