@@ -89,3 +89,19 @@ def test_we_produce_frames_the_independent_side_verifies(tmp_path: Path, openssl
     proc = run([openssl, 'dgst', '-sm3', '-verify', str(tmp_path / 'pub.pem'), '-sigopt', 'distid:1234567812345678',
                 '-signature', str(tmp_path / 'sig'), str(tmp_path / 'body')])
     assert proc.returncode == 0 and b'Verified OK' in proc.stdout
+
+
+def test_the_vector_is_accepted_by_a_server_told_the_documented_window(tmp_path: Path) -> None:
+    """§9: the vector's acceptance does not depend on today's date once the server is
+    started as the document says (max_age_days = 36500)."""
+    from server_process import ServerProcess, tanji
+    (tmp_path / 'server.toml').write_text('[server]\nmax_age_days = 36500\n')
+    (tmp_path / 'demo.pub').write_text(VECTOR['public_key_pem'])
+    server = ServerProcess(tmp_path, '--config', str(tmp_path / 'server.toml'))
+    try:
+        tanji('server', 'gateways', 'add', VECTOR['gateway'], '--key', '@%s' % (tmp_path / 'demo.pub'),
+              '--enterprise', 'e', '--site', 's', '--first-seq', '1000', '--db', server.db)
+        assert server.post_frame(bytes.fromhex(VECTOR['frame_hex'])) == (200, {'ack': 1004})
+    finally:
+        server.stop()
+    assert 'max_age_days = 36500' in DOC
