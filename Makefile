@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python bench/bench_codec.py
 	$(BIN)/python bench/bench_server.py
 	$(BIN)/python bench/bench_ingest_attack.py
+	$(BIN)/python bench/bench_verifier_reload.py
 	$(BIN)/python bench/bench_gateway.py
 	$(BIN)/python bench/bench_dlt645_bus.py
 	$(BIN)/python bench/bench_accounting.py

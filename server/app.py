@@ -17,7 +17,8 @@ from server.dbthreads import DatabaseThreads
 from server.fanout import Fanout
 from server.http import SERVER, Server, auth_middleware, error_middleware, limits_middleware
 from server.ingest import Ingest
-from server.limits import LimitedRunner, Limits
+from server.limits import Limits
+from server.transport import LimitedRunner
 from shared.tls import certificate_sha256, is_loopback, own_certificate
 
 

@@ -17,7 +17,7 @@
     seal_required = false           # refuse plain frames (415) once every gateway seals
     requests_per_address_s = 200    # 429 + Retry-After beyond this many requests a second from one address
     refusals_per_address_s = 10     # an address refused (4xx) more often than this is refused everything a while
-    frames_per_gateway_s = 50       # uploads naming one gateway, from anywhere, before their signature is checked
+    forgeries_per_gateway_s = 50    # uploads naming one gateway whose signature fails, from anywhere
     connections_per_address = 256   # open connections one address may hold
     limits_exempt = ["127.0.0.0/8", "::1"]   # networks the four limits above do not apply to
     verify_threads = 0              # 0: verify on the event loop; N: in N threads (use the other cores)
@@ -77,7 +77,7 @@ class ServerConfig:
     body_timeout_s: int = 30           # the longest a request may take to send its body
     requests_per_address_s: float = 200.0
     refusals_per_address_s: float = 10.0
-    frames_per_gateway_s: float = 50.0
+    forgeries_per_gateway_s: float = 50.0
     connections_per_address: int = 256
     limits_exempt: list[str] = field(default_factory=lambda: ['127.0.0.0/8', '::1'])
     downstream: list[Downstream] = field(default_factory=list)
@@ -92,7 +92,7 @@ class ServerConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ConfigError('server.%s must be a number of seconds, not %r' % (name, value))
-        for name in ('requests_per_address_s', 'refusals_per_address_s', 'frames_per_gateway_s'):
+        for name in ('requests_per_address_s', 'refusals_per_address_s', 'forgeries_per_gateway_s'):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ConfigError('server.%s must be a number per second, 0 for no limit, not %r' % (name, value))

@@ -213,11 +213,11 @@ class Ingest:
 
     async def _enrolled(self, gateway_id: str, limited: bool) -> CachedGateway:
         """The gateway's enrolled key, after its upload budget: Rejected when over it, unknown or revoked."""
-        wait = self.limits.admit_frame(gateway_id) if limited else 0.0
+        wait = self.limits.admit_gateway(gateway_id) if limited else 0.0
         if wait:
             self.counters['rejected'] += 1
-            raise Rejected('busy', 'more than %g uploads a second name gateway %s; retry after %d s'
-                           % (self.config.frames_per_gateway_s, gateway_id, retry_after(wait)),
+            raise Rejected('busy', 'more than %g uploads a second naming gateway %s fail their signature; '
+                           'retry after %d s' % (self.config.forgeries_per_gateway_s, gateway_id, retry_after(wait)),
                            retry_after=retry_after(wait), gateway=gateway_id)
         gateway = await self.keys.get(gateway_id)
         if gateway is None:
@@ -258,6 +258,8 @@ class Ingest:
                 if not await self._verify(gateway, sealed.header, sealed.header_sig, False):
                     self.counters['rejected'] += 1
                     self._failed(gateway.id, signature=True)
+                    if limited:
+                        self.limits.forged(sealed.gateway_id)
                     raise Rejected('bad_signature', 'the sealed header\'s signature does not verify with the key '
                                    'enrolled for %s' % sealed.gateway_id, gateway=sealed.gateway_id)
                 key = await loop.run_in_executor(self._decoder, self.sessions.unwrap, sealed)
@@ -270,6 +272,8 @@ class Ingest:
         except framing.FrameError as e:
             self.counters['rejected'] += 1
             self._failed(gateway.id, signature=True)
+            if limited:
+                self.limits.forged(sealed.gateway_id)
             raise Rejected(e.code, e.detail, gateway=sealed.gateway_id)
         return await self.accept(inner, limited=False, sealed_by=sealed.gateway_id)
 
@@ -299,6 +303,8 @@ class Ingest:
         if not valid:
             self.counters['rejected'] += 1
             self._failed(gateway.id, signature=True)
+            if limited:
+                self.limits.forged(gateway_id)
             raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s'
                            % gateway_id, gateway=gateway_id)
         try:

@@ -7,20 +7,21 @@ Three budgets, each `[server]` settings (docs/server.md "Limits"):
     refusals per address      each refused request (4xx) counts; when spent, the address is
                               refused everything until it refills — refusals are where an
                               attacker makes the centre work (signatures, decodes) for nothing
-    frames per gateway        each upload naming the gateway counts, before its signature is
-                              checked, so a flood naming a victim costs it nothing but delay
+    forgeries per gateway     each upload naming the gateway whose signature fails counts;
+                              when spent, uploads naming it are refused before their signature
+                              is checked until it refills, so a flood of forgeries naming a
+                              victim costs the centre no signature checks, and the victim
+                              nothing but delay; its own uploads never count
 A gateway that meets a 429 waits Retry-After and resends: delay, never loss."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import math
 import time
 from typing import Callable
 
-from aiohttp import web
 
 log = logging.getLogger('tanji.server.limits')
 
@@ -78,21 +79,21 @@ def retry_after(seconds: float) -> int:
 class Limits:
     """The budgets of one running server (see the module's text)."""
 
-    def __init__(self, requests_per_s: float, refusals_per_s: float, frames_per_gateway_s: float,
+    def __init__(self, requests_per_s: float, refusals_per_s: float, forgeries_per_gateway_s: float,
                  connections_per_address: int, exempt: list[str] | tuple[str, ...] = (),
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.exempt_networks = [ipaddress.ip_network(n, strict=False) for n in exempt]
         self._exempt: dict[str, bool] = {}
         self.requests = Buckets(requests_per_s, requests_per_s * 2, clock)
         self.refusals = Buckets(refusals_per_s, refusals_per_s * 5, clock)
-        self.frames = Buckets(frames_per_gateway_s, frames_per_gateway_s * 4, clock)
+        self.forgeries = Buckets(forgeries_per_gateway_s, forgeries_per_gateway_s * 4, clock)
         self.connections_per_address = connections_per_address
         self.open: dict[str, int] = {}
-        self.counters = {'limited_requests': 0, 'limited_frames': 0, 'limited_connections': 0}
+        self.counters = {'limited_requests': 0, 'limited_uploads': 0, 'limited_connections': 0}
 
     @classmethod
     def of(cls, config) -> 'Limits':       # type: ignore[no-untyped-def]
-        return cls(config.requests_per_address_s, config.refusals_per_address_s, config.frames_per_gateway_s,
+        return cls(config.requests_per_address_s, config.refusals_per_address_s, config.forgeries_per_gateway_s,
                    config.connections_per_address, config.limits_exempt)
 
     def exempt(self, address: str | None) -> bool:
@@ -121,11 +122,15 @@ class Limits:
     def refused(self, address: str) -> None:
         self.refusals.take(address)
 
-    def admit_frame(self, gateway: str) -> float:
-        wait = self.frames.take(gateway)
+    def admit_gateway(self, gateway: str) -> float:
+        """0.0 to go on, else seconds to wait: uploads naming this gateway failed too often."""
+        wait = self.forgeries.wait(gateway)
         if wait:
-            self.counters['limited_frames'] += 1
+            self.counters['limited_uploads'] += 1
         return wait
+
+    def forged(self, gateway: str) -> None:
+        self.forgeries.take(gateway)
 
     def connection_opened(self, address: str) -> bool:
         """False when the address already holds its share of connections (the new one is turned away)."""
@@ -142,55 +147,3 @@ class Limits:
             self.open[address] = n
         else:
             self.open.pop(address, None)
-
-
-def _address(transport: asyncio.BaseTransport) -> str:
-    peer = transport.get_extra_info('peername')
-    return peer[0] if isinstance(peer, tuple) and peer else str(peer)
-
-
-TOO_MANY_CONNECTIONS = (b'HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nConnection: close\r\n'
-                        b'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s')
-
-
-class LimitedServer(web.Server):
-    """aiohttp's connection manager, turning away an address's connections beyond its share
-    with a 429 written before the request is read."""
-
-    def __init__(self, *args, limits: Limits, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.limits = limits
-        self._counted: dict[object, str] = {}
-
-    def connection_made(self, handler, transport) -> None:   # type: ignore[no-untyped-def]
-        super().connection_made(handler, transport)
-        address = _address(transport)
-        if not self.limits.connection_opened(address):
-            body = (b'{"error": "busy", "detail": "this address holds %d connections already, the most '
-                    b'one address may hold; reuse one"}' % self.limits.connections_per_address)
-            transport.write(TOO_MANY_CONNECTIONS % (len(body), body))
-            # closed on the next turn: the handler's own start-up, which follows this call, expects it open
-            asyncio.get_running_loop().call_soon(transport.close)
-            return
-        self._counted[handler] = address
-
-    def connection_lost(self, handler, exc=None) -> None:   # type: ignore[no-untyped-def]
-        address = self._counted.pop(handler, None)
-        if address is not None:
-            self.limits.connection_closed(address)
-        super().connection_lost(handler, exc)
-
-
-class LimitedRunner(web.AppRunner):
-    """An AppRunner whose server counts connections per address."""
-
-    def __init__(self, app: web.Application, limits: Limits, **kwargs) -> None:
-        super().__init__(app, **kwargs)
-        self.limits = limits
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        limited = LimitedServer(server.request_handler, request_factory=server.request_factory,
-                                handler_cancellation=server.handler_cancellation,
-                                loop=server._loop, limits=self.limits, **server._kwargs)
-        return limited

@@ -61,9 +61,11 @@ def document() -> dict:
                        'schemas': {'Error': ERROR, 'Record': RECORD, 'Proof': PROOF}},
         'paths': {
             '/api/v1/frames': {'post': _op(
-                'Upload one signed frame (docs/protocol.md §7)', None, frame_responses,
-                requestBody={'required': True, 'content': {'application/x-msgpack': {
-                    'schema': {'type': 'string', 'format': 'binary'}}}})},
+                'Upload one signed frame (docs/protocol.md §7), plain or sealed (§10); any route answers 429 '
+                'with Retry-After beyond an address\'s budgets (docs/server.md "Limits")', None, frame_responses,
+                requestBody={'required': True, 'content': {
+                    'application/x-msgpack': {'schema': {'type': 'string', 'format': 'binary'}},
+                    'application/x-tanji-sealed': {'schema': {'type': 'string', 'format': 'binary'}}}})},
             '/api/v1/frames/position': {'get': _op(
                 'How far a gateway\'s sequence numbers go here, for a gateway that lost its log; signed by the '
                 'gateway (docs/protocol.md §7)', None,

@@ -265,7 +265,7 @@ def _post_from(server, source: str, raw: bytes) -> tuple[int, dict, dict]:
         conn.close()
 
 
-LIMITS = ('[server]\nlimits_exempt = []\nrefusals_per_address_s = 2\nframes_per_gateway_s = 5\n'
+LIMITS = ('[server]\nlimits_exempt = []\nrefusals_per_address_s = 2\nforgeries_per_gateway_s = 5\n'
           'requests_per_address_s = 1000\nconnections_per_address = 4\n')
 
 
@@ -296,22 +296,25 @@ def test_an_address_that_keeps_being_refused_is_told_to_wait_and_others_are_not(
 
 
 def test_a_flood_naming_a_gateway_delays_it_and_loses_nothing(tmp_path):
-    """Item 1: uploads naming one gateway are budgeted before their signature is checked:
-    the victim is told to wait (Retry-After), and after the wait its frame is stored."""
+    """Item 1: forgeries naming one gateway are budgeted: once spent, uploads naming it are
+    refused before their signature is checked; the victim is told to wait (Retry-After),
+    and after the wait its frame is stored.  Its own uploads never count."""
     (tmp_path / 'server.toml').write_text(LIMITS.replace('refusals_per_address_s = 2', 'refusals_per_address_s = 0'))
     server, gw, _ = _server(tmp_path, '--config', str(tmp_path / 'server.toml'))
     try:
+        for i in range(25):          # more than the burst of 20: its own uploads never count
+            assert _post_from(server, '127.0.0.3', gw.frame(3 * i, 3))[0] == 200
         forger = sm2.PrivateKey.generate()
         body = msgpack.unpackb(gw.frame(100, 2))[1]
         forged = msgpack.packb([1, body, forger.sign(body)])
         codes = [_post_from(server, '127.0.0.2', forged)[0] for _ in range(40)]
         assert set(codes) == {401, 429} and codes[-1] == 429, codes
-        status, doc, headers = _post_from(server, '127.0.0.3', gw.frame(0, 3))
+        status, doc, headers = _post_from(server, '127.0.0.3', gw.frame(75, 3))
         assert status == 429 and doc['error'] == 'busy' and 'gw-a' in doc['detail'], doc
         time.sleep(int(headers['Retry-After']))
-        status, doc, _ = _post_from(server, '127.0.0.3', gw.frame(0, 3))
-        assert (status, doc) == (200, {'ack': 2}), doc
-        assert _records(server.db) == 3
+        status, doc, _ = _post_from(server, '127.0.0.3', gw.frame(75, 3))
+        assert (status, doc) == (200, {'ack': 77}), doc
+        assert _records(server.db) == 78
     finally:
         server.stop()
     _no_traceback(tmp_path)

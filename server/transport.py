@@ -1,0 +1,89 @@
+"""The HTTP server under the application: aiohttp's, with two changes.  Each address's
+connections are counted and those beyond its share answered 429 before their request is
+read (server/limits.py).  A request aiohttp itself cannot parse (a control byte in a
+header, a broken request line) is answered like every other refusal, a 400 with
+{"error", "detail"}, and logged as one line, not as a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from server.limits import Limits
+
+log = logging.getLogger('tanji.server')
+
+def _address(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info('peername')
+    return peer[0] if isinstance(peer, tuple) and peer else str(peer)
+
+
+TOO_MANY_CONNECTIONS = (b'HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nConnection: close\r\n'
+                        b'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s')
+
+
+class JSONErrors(RequestHandler):
+    """aiohttp's request handler, answering the requests it refuses itself in Tanji's form."""
+
+    def handle_error(self, request, status: int = 500, exc: BaseException | None = None,   # type: ignore[override]
+                     message: str | None = None) -> web.StreamResponse:
+        if status >= 500:
+            return super().handle_error(request, status, exc, message)
+        if request.writer.output_size > 0:
+            raise ConnectionError('the answer was begun already; the connection is dropped')
+        detail = 'the request is not valid HTTP: %s' % (getattr(exc, 'message', None) or message or exc or status)
+        log.info('refused %s: %s', request.remote, detail[:200])
+        response = web.Response(status=status, content_type='application/json',
+                                text=json.dumps({'error': 'bad_request', 'detail': detail}))
+        response.force_close()
+        return response
+
+
+class LimitedServer(web.Server):
+    """aiohttp's connection manager with JSONErrors handlers, turning away an address's
+    connections beyond its share with a 429 written before the request is read."""
+
+    def __init__(self, *args, limits: Limits, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self._counted: dict[object, str] = {}
+
+    def __call__(self) -> RequestHandler:
+        return JSONErrors(self, loop=self._loop, **self._kwargs)
+
+    def connection_made(self, handler, transport) -> None:   # type: ignore[no-untyped-def]
+        super().connection_made(handler, transport)
+        address = _address(transport)
+        if not self.limits.connection_opened(address):
+            body = (b'{"error": "busy", "detail": "this address holds %d connections already, the most '
+                    b'one address may hold; reuse one"}' % self.limits.connections_per_address)
+            transport.write(TOO_MANY_CONNECTIONS % (len(body), body))
+            # closed on the next turn: the handler's own start-up, which follows this call, expects it open
+            asyncio.get_running_loop().call_soon(transport.close)
+            return
+        self._counted[handler] = address
+
+    def connection_lost(self, handler, exc=None) -> None:   # type: ignore[no-untyped-def]
+        address = self._counted.pop(handler, None)
+        if address is not None:
+            self.limits.connection_closed(address)
+        super().connection_lost(handler, exc)
+
+
+class LimitedRunner(web.AppRunner):
+    """An AppRunner whose server counts connections per address."""
+
+    def __init__(self, app: web.Application, limits: Limits, **kwargs) -> None:
+        super().__init__(app, **kwargs)
+        self.limits = limits
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        limited = LimitedServer(server.request_handler, request_factory=server.request_factory,
+                                handler_cancellation=server.handler_cancellation,
+                                loop=server._loop, limits=self.limits, **server._kwargs)
+        return limited
