@@ -17,6 +17,7 @@ from server import admin, registry, views
 from shared.codec.text import ascii_digits, ascii_int
 from server.http import (BadQuery, actor, json_body, json_error, json_response, now_ms, parse_code_prefix,
                          parse_int, parse_time, read_body, requires, server_of, MS_LIMIT)
+from server.envelope import gateway_in_prefix
 from server.ingest import Rejected
 from server.store import centres, frames, gateways, tokens
 from shared.codec import frame as framing
@@ -34,8 +35,14 @@ async def post_frame(request: web.Request) -> web.Response:
                        'not %s' % (SEALED, request.content_type or 'nothing'))
     if not sealed and srv.config.seal_required:
         raise Rejected('content_type', 'this centre takes only sealed frames (%s, docs/protocol.md §10)' % SEALED)
-    raw = await read_body(request, srv.config.max_frame_bytes)
     limited = not srv.limits.exempt(request.remote)
+
+    async def screen(head: bytes) -> None:
+        gateway = gateway_in_prefix(head, sealed)
+        if gateway is not None:
+            await srv.ingest.enrolled(gateway, limited)
+
+    raw = await read_body(request, srv.config.max_frame_bytes, screen)
     ack = await (srv.ingest.accept_sealed(raw, limited) if sealed else srv.ingest.accept(raw, limited))
     return json_response({'ack': ack})
 

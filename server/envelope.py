@@ -34,6 +34,48 @@ def peek(raw: bytes, max_bytes: int) -> tuple[str, bytes, bytes]:
     return _gateway_of(body), body, sig
 
 
+PREFIX_BYTES = 4096      # how much of a body the centre reads to learn who sends it
+
+
+def gateway_in_prefix(prefix: bytes, sealed: bool) -> str | None:
+    """The gateway id an upload names, from the first bytes of its body alone, or None when
+    they do not tell (too short, or not shaped as a frame: the full checks will say why).
+    Lets the centre refuse an unknown, revoked or over-budget gateway before it reads the
+    rest of a large body."""
+    try:
+        unpacker = msgpack.Unpacker(raw=True, strict_map_key=False, max_buffer_size=len(prefix) + 1)
+        unpacker.feed(prefix)
+        if unpacker.read_array_header() != (4 if sealed else 3):
+            return None
+        if sealed:
+            header = msgpack.unpackb(unpacker.unpack(), raw=False, strict_map_key=False)
+            gateway = header[1] if isinstance(header, list) and len(header) == 3 else None
+        else:
+            if type(unpacker.unpack()) is not int:
+                return None
+            gateway = _first_gw(prefix[unpacker.tell():])
+        check_gateway_id(gateway)
+        return gateway
+    except Exception:           # out of data, another shape, a bad id: the full look decides
+        return None
+
+
+def _first_gw(data: bytes) -> str | None:
+    """The first "gw" of the body map whose bin header starts `data`."""
+    tag = data[0]
+    size = {0xc4: 1, 0xc5: 2, 0xc6: 4}.get(tag)
+    if size is None:
+        return None
+    body = data[1 + size:]
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(body) + 1)
+    unpacker.feed(body)
+    for _ in range(unpacker.read_map_header()):
+        if unpacker.unpack() == 'gw':
+            return unpacker.unpack()
+        unpacker.skip()
+    return None
+
+
 def _gateway_of(body: bytes) -> str:
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(body) + 1)
     unpacker.feed(body)

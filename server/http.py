@@ -23,6 +23,7 @@ from server.dbthreads import DatabaseThreads
 from server.fanout import Fanout
 from server.ingest import Ingest, Rejected
 from server.limits import Limits, retry_after
+from server.envelope import PREFIX_BYTES
 from server.refusals import RefusalLog
 from server.store import StoreError, tokens
 from shared.codec.text import ascii_int
@@ -84,17 +85,26 @@ def requires(role: str) -> Callable[[Handler], Handler]:
     return mark
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(request: web.Request, limit: int,
+                    screen: Callable[[bytes], Awaitable[None]] | None = None) -> bytes:
     """The body, within `limit` bytes and the server's body_timeout_s (a slow sender holds a
-    connection and a descriptor for no longer than that)."""
+    connection and a descriptor for no longer than that).  `screen` sees the first
+    PREFIX_BYTES first and may refuse before the rest is read."""
     if request.content_length is not None and request.content_length > limit:
         raise Rejected('too_large', 'frame of %d bytes exceeds the limit of %d' % (request.content_length, limit))
     timeout = server_of(request).config.body_timeout_s
     try:
         async with asyncio.timeout(timeout or None):
-            return await request.read()
+            if screen is None or request.content_length is None:
+                return await request.read()
+            head = await request.content.readexactly(min(PREFIX_BYTES, request.content_length))
+            await screen(head)
+            rest = await request.content.readexactly(request.content_length - len(head))
+            return head + rest
     except web.HTTPRequestEntityTooLarge:
         raise Rejected('too_large', 'request body exceeds the limit of %d bytes' % limit)
+    except asyncio.IncompleteReadError:
+        raise ConnectionResetError('the body ended before its Content-Length')
     except TimeoutError:
         raise Rejected('slow_body', 'the body did not arrive within %d s' % timeout)
 
@@ -206,8 +216,10 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
     wait = srv.limits.admit(address)
     if wait:
         srv.refusals.note(429, 'busy', address, 'over its request or refusal budget')
-        return json_error(429, 'busy', 'too many requests or refusals from %s; retry after %d s'
-                          % (address, retry_after(wait)), {'Retry-After': str(retry_after(wait))})
+        response = json_error(429, 'busy', 'too many requests or refusals from %s; retry after %d s'
+                              % (address, retry_after(wait)), {'Retry-After': str(retry_after(wait))})
+        response.force_close()          # its body, if any, is not worth reading
+        return response
     response = await handler(request)
     if 400 <= response.status < 500 and response.status != 429:
         srv.limits.refused(address)
@@ -227,7 +239,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         who = 'gateway %s at %s' % (e.gateway, request.remote) if e.gateway else str(request.remote)
         server_of(request).refusals.note(e.status, e.code, who, e.detail)
         response = json_error(e.status, e.code, e.detail, headers)
-        if e.code == 'slow_body':
+        if not request.content.at_eof():
             response.force_close()          # the rest of the body is not worth waiting for
         return response
     except web.HTTPException as e:

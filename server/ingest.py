@@ -211,7 +211,7 @@ class Ingest:
             raise Rejected('revoked_gateway', 'gateway %s was revoked' % gateway_id, gateway=gateway_id)
         return {'gateway': gateway_id, 'ack': row.ack, 'last_seq': row.last_seq}
 
-    async def _enrolled(self, gateway_id: str, limited: bool) -> CachedGateway:
+    async def enrolled(self, gateway_id: str, limited: bool) -> CachedGateway:
         """The gateway's enrolled key, after its upload budget: Rejected when over it, unknown or revoked."""
         wait = self.limits.admit_gateway(gateway_id) if limited else 0.0
         if wait:
@@ -247,11 +247,14 @@ class Ingest:
                                            'frame as application/x-msgpack')
         loop = asyncio.get_running_loop()
         try:
-            sealed = Sealed(raw, self.config.max_frame_bytes)
+            if len(raw) > DECODE_INLINE_BYTES:        # copying out a megabyte box: off the event loop
+                sealed = await loop.run_in_executor(self._decoder, Sealed, raw, self.config.max_frame_bytes)
+            else:
+                sealed = Sealed(raw, self.config.max_frame_bytes)
         except framing.FrameError as e:
             self.counters['rejected'] += 1
             raise Rejected(e.code, e.detail)
-        gateway = await self._enrolled(sealed.gateway_id, limited)
+        gateway = await self.enrolled(sealed.gateway_id, limited)
         try:
             key = self.sessions.known(sealed)
             if key is None:
@@ -298,7 +301,7 @@ class Ingest:
             self.counters['rejected'] += 1
             raise Rejected('sealed', 'gateway %s sealed a frame of gateway %s' % (sealed_by, gateway_id),
                            gateway=sealed_by)
-        gateway = await self._enrolled(gateway_id, limited)
+        gateway = await self.enrolled(gateway_id, limited)
         valid = await self._verify(gateway, body, sig, large)
         if not valid:
             self.counters['rejected'] += 1

@@ -89,7 +89,7 @@ class Limits:
         self.forgeries = Buckets(forgeries_per_gateway_s, forgeries_per_gateway_s * 4, clock)
         self.connections_per_address = connections_per_address
         self.open: dict[str, int] = {}
-        self.counters = {'limited_requests': 0, 'limited_uploads': 0, 'limited_connections': 0}
+        self.counters = {'limited_requests': 0, 'limited_uploads': 0, 'limited_connections': 0, 'held_connections': 0}
 
     @classmethod
     def of(cls, config) -> 'Limits':       # type: ignore[no-untyped-def]
@@ -117,6 +117,16 @@ class Limits:
         wait = self.refusals.wait(address) or self.requests.take(address)
         if wait:
             self.counters['limited_requests'] += 1
+        return wait
+
+    def spent(self, address: str) -> float:
+        """Seconds until the address may be heard again, 0.0 when it may now: its refusal
+        budget is spent.  Checked when it connects, before a byte of its request is read."""
+        if self.exempt(address):
+            return 0.0
+        wait = self.refusals.wait(address)
+        if wait:
+            self.counters['held_connections'] += 1
         return wait
 
     def refused(self, address: str) -> None:

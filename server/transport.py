@@ -1,6 +1,7 @@
 """The HTTP server under the application: aiohttp's, with two changes.  Each address's
 connections are counted and those beyond its share answered 429 before their request is
-read (server/limits.py).  A request aiohttp itself cannot parse (a control byte in a
+read, and those of an address refused too often held unanswered until its budget
+refills (server/limits.py).  A request aiohttp itself cannot parse (a control byte in a
 header, a broken request line) is answered like every other refusal, a 400 with
 {"error", "detail"}, and logged as one line, not as a traceback."""
 
@@ -22,8 +23,11 @@ def _address(transport: asyncio.BaseTransport) -> str:
     return peer[0] if isinstance(peer, tuple) and peer else str(peer)
 
 
-TOO_MANY_CONNECTIONS = (b'HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nConnection: close\r\n'
+TOO_MANY_CONNECTIONS = (b'HTTP/1.1 429 Too Many Requests\r\nRetry-After: %d\r\nConnection: close\r\n'
                         b'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s')
+
+
+HOLD_MAX_S = 10.0        # the longest a connection from a spent address is held before its 429
 
 
 class JSONErrors(RequestHandler):
@@ -59,13 +63,28 @@ class LimitedServer(web.Server):
         super().connection_made(handler, transport)
         address = _address(transport)
         if not self.limits.connection_opened(address):
-            body = (b'{"error": "busy", "detail": "this address holds %d connections already, the most '
-                    b'one address may hold; reuse one"}' % self.limits.connections_per_address)
-            transport.write(TOO_MANY_CONNECTIONS % (len(body), body))
-            # closed on the next turn: the handler's own start-up, which follows this call, expects it open
-            asyncio.get_running_loop().call_soon(transport.close)
+            self._turn_away(transport, 1, b'this address holds %d connections already, the most one address '
+                                          b'may hold; reuse one' % self.limits.connections_per_address)
             return
         self._counted[handler] = address
+        wait = self.limits.spent(address)
+        if wait:
+            # held unread and unanswered until its budget refills: a sender that keeps being refused
+            # is slowed to the pace of its budget, at the cost of one descriptor and a timer
+            transport.pause_reading()
+            asyncio.get_running_loop().call_later(min(wait, HOLD_MAX_S), self._turn_away, transport, 1,
+                                                  b'this address was refused too often; it was held until '
+                                                  b'its budget refilled')
+
+    @staticmethod
+    def _turn_away(transport, seconds: int, detail: bytes) -> None:   # type: ignore[no-untyped-def]
+        """A 429 before the request is read: the cheapest answer there is."""
+        if transport.is_closing():
+            return
+        body = b'{"error": "busy", "detail": "%s"}' % detail
+        transport.write(TOO_MANY_CONNECTIONS % (seconds, len(body), body))
+        # closed on the next turn: the handler's own start-up, which follows this call, expects it open
+        asyncio.get_running_loop().call_soon(transport.close)
 
     def connection_lost(self, handler, exc=None) -> None:   # type: ignore[no-untyped-def]
         address = self._counted.pop(handler, None)
