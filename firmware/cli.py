@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import logging
 import signal
 import time
@@ -76,9 +77,12 @@ async def _run(args: argparse.Namespace) -> int:
         cfg.id, cfg.data_dir, gw.ring.durable_seq, len(cfg.centres)), flush=True)
     tasks.append(asyncio.create_task(_write_status(gw, os.path.join(cfg.data_dir, 'status.json')),
                                      name='tanji-status'))
+    page = await _start_page(gw, cfg) if cfg.web is not None else None
     for t in tasks + gw.tasks + (gw.sources.tasks if gw.sources else []):
         t.add_done_callback(on_done)
     await stop.wait()
+    if page is not None:
+        await page.cleanup()
     stuck = await _shutdown(gw, tasks, hurry)
     if stuck:
         log.warning('ALARM stopped within %.0f s leaving %d stuck task(s) behind (%s); everything durable is saved',
@@ -111,6 +115,33 @@ async def _shutdown(gw, tasks: list[asyncio.Task], hurry: asyncio.Event) -> list
 
 
 STATUS_BLOCK = 4096
+
+
+def accounts_path(cfg) -> str:   # type: ignore[no-untyped-def]
+    """The page's accounts and audit log: beside the log, never inside it."""
+    directory = os.path.join(cfg.data_dir, 'web')
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return os.path.join(directory, 'accounts.db')
+
+
+async def _start_page(gw, cfg):   # type: ignore[no-untyped-def]
+    """The local page on [web] listen; a page that cannot listen is an alarm, not the end of the gateway."""
+    from aiohttp import web
+
+    from firmware.web.app import make_app
+    from shared.web.accounts import Accounts
+    accounts = Accounts(accounts_path(cfg))
+    runner = web.AppRunner(make_app(gw, accounts), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, cfg.web.host, cfg.web.port).start()
+    except OSError as e:
+        log.error('ALARM the local page cannot listen on %s:%d: %s', cfg.web.host, cfg.web.port, e.strerror or e)
+        await runner.cleanup()
+        return None
+    log.info('local page on http://%s:%d/%s', cfg.web.host, cfg.web.port,
+             ' (no account yet: the first visit sets the administrator)' if accounts.empty() else '')
+    return runner
 
 
 async def _write_status(gw, path: str, every_s: float = 2.0) -> None:
@@ -243,6 +274,37 @@ def cmd_read_address(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_passwd(args: argparse.Namespace) -> int:
+    """Set an account's password for the local page, making the account when it does not exist
+    (the first one is the administrator).  The password is asked twice, or read from stdin."""
+    import getpass
+
+    from shared.web.accounts import AccountError, Accounts
+    from shared.web.i18n import translate
+    cfg = load(args.config)
+    accounts = Accounts(accounts_path(cfg))
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip('\n')
+    else:
+        password = getpass.getpass('new password for %s: ' % args.name)
+        if getpass.getpass('again: ') != password:
+            print('the two passwords differ; nothing changed', file=sys.stderr)
+            return 2
+    actor = 'cli:%s' % (os.environ.get('USER') or 'root')
+    try:
+        if any(a['name'] == args.name for a in accounts.list()):
+            accounts.set_password(args.name, password, actor)
+            print('password of %s changed; its sessions are ended' % args.name)
+        else:
+            role = args.role or ('admin' if accounts.empty() else 'viewer')
+            accounts.create(args.name, password, role, actor)
+            print('account %s (%s) made' % (args.name, role))
+    except AccountError as e:
+        print('%s: %s' % (e.field, translate(e.message, 'en')), file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     return asyncio.run(_run(args))
@@ -283,6 +345,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     status.add_argument('--config', required=True, help='the gateway TOML')
     status.add_argument('--json', action='store_true', help='print status.json as it is')
     status.set_defaults(func=cmd_status)
+    pw = s.add_parser('passwd', help='set the password of an account of the local page (made if missing; '
+                                     'the first account is the administrator)')
+    pw.add_argument('--config', required=True, help='the gateway TOML')
+    pw.add_argument('--name', required=True, help='the account')
+    pw.add_argument('--role', choices=('viewer', 'operator', 'admin'), help='for a new account (default: admin '
+                                                                           'for the first, else viewer)')
+    pw.add_argument('--password-stdin', action='store_true', help='read the password from the first line of stdin')
+    pw.set_defaults(func=cmd_passwd)
     ra = s.add_parser('read-address', help='print the address of the one DL/T 645 meter on a serial line')
     ra.add_argument('--port', required=True, help='serial device, e.g. /dev/ttymxc1')
     ra.add_argument('--baud', type=int, default=2400)

@@ -62,6 +62,12 @@ class CentreConfig:
 
 
 @dataclass
+class WebConfig:
+    host: str
+    port: int
+
+
+@dataclass
 class GatewayConfig:
     id: str
     key: str
@@ -74,6 +80,7 @@ class GatewayConfig:
     centres: list[CentreConfig] = field(default_factory=list)
     source: dict = field(default_factory=dict)
     sources: object = None           # firmware.sources.config.Sources
+    web: WebConfig | None = None     # the local page; None: off
 
     @property
     def segment_size(self) -> int:
@@ -92,7 +99,7 @@ def _time_of_day(text: str, where: str) -> int:
 
 
 def parse(doc: dict) -> GatewayConfig:
-    unknown = set(doc) - {'gateway', 'centre', 'source', 'bus', 'meter', 'point', 'mqtt', 'opcua', 'hj212', 'manual'}
+    unknown = set(doc) - {'gateway', 'centre', 'source', 'bus', 'meter', 'point', 'mqtt', 'opcua', 'hj212', 'manual', 'web'}
     if unknown:
         raise GatewayConfigError('unknown section(s): %s' % ', '.join(sorted(unknown)))
     g = doc.get('gateway')
@@ -163,10 +170,24 @@ def parse(doc: dict) -> GatewayConfig:
     if not isinstance(source, dict):
         raise GatewayConfigError('[source] must be a table')
     cfg.source = source
+    cfg.web = _web(doc.get('web'))
     cfg.sources = sources_config.parse(doc, cfg.id, utc_offset_s=int(cfg.utc_offset_h * 3600))
     if cfg.source and not cfg.sources.empty():
         raise GatewayConfigError('[source] (synthetic meters) and meter sources cannot be combined')
     return cfg
+
+
+def _web(section: object) -> WebConfig | None:
+    """[web] listen = "HOST:PORT": where the local page listens (the maintenance interface's address)."""
+    if section is None:
+        return None
+    if not isinstance(section, dict) or set(section) - {'listen'}:
+        raise GatewayConfigError('[web] takes one setting: listen = "HOST:PORT" (the maintenance interface)')
+    listen = section.get('listen', '127.0.0.1:8480')
+    m = re.fullmatch(r'\[?([0-9A-Za-z.:-]+?)\]?:([0-9]{1,5})', listen) if isinstance(listen, str) else None
+    if m is None or not 0 < int(m.group(2)) < 65536:
+        raise GatewayConfigError('web.listen must be "HOST:PORT", e.g. "192.168.10.1:80", not %r' % (listen,))
+    return WebConfig(m.group(1), int(m.group(2)))
 
 
 def _centre_public_key(path: str, where: str) -> sm2.PublicKey:

@@ -3,8 +3,9 @@
 # apt when running as root; otherwise says what to install.  Each entry is
 # "command:debian-package".
 set -eu
-# socat: pty pairs for serial peers; mosquitto: the MQTT broker of the driver tests
-NEEDED="openssl:openssl socat:socat"
+# socat: pty pairs for serial peers; mosquitto: the MQTT broker of the driver tests;
+# chromium: Debian's browser, driven by Playwright in the page tests (never a downloaded one)
+NEEDED="openssl:openssl socat:socat chromium:chromium"
 
 missing_pkgs=""
 for entry in $NEEDED; do
@@ -30,6 +31,10 @@ fi
 # The power-cut tests mount a FUSE filesystem (tests/lazyfs.py) through libfuse3.
 if ! ls /usr/lib/*/libfuse3.so.3 /usr/lib/libfuse3.so.3 /lib/*/libfuse3.so.3 >/dev/null 2>&1; then
     missing_pkgs="$missing_pkgs fuse3"
+fi
+# The page tests' screenshots show Chinese: a CJK font for chromium.
+if ! (command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .); then
+    missing_pkgs="$missing_pkgs fonts-noto-cjk"
 fi
 # The SM2 fast path loads the system OpenSSL 3 libcrypto.
 if ! ls /usr/lib/*/libcrypto.so.3 /usr/lib/libcrypto.so.3 /lib/*/libcrypto.so.3 >/dev/null 2>&1; then

@@ -57,6 +57,7 @@ class Intake:
         self.counts = {}                       # point key -> [good, missing, invalid, flagged]
         self.last_reason = {}                  # point key -> its trouble now (cleared by a good reading)
         self.last_flagged = {}                 # point key -> (time ms, flags, reason) of its latest flagged reading
+        self.last_reading = {}                 # point key -> (time ms, value text or None, unit, flags), for the page
         self.log_reason = log_reason
         self._last_ts = {}                     # point key -> time of its previous reading
         self._jumps = 0                        # wall-clock jumps seen so far
@@ -136,6 +137,7 @@ class Intake:
         self.last_reason[point.key] = reason
         if self.log_reason is not None:
             self.log_reason(point, ts_ms, reason)
+        self.last_reading[point.key] = (ts_ms, None, point.unit, FLAG_MISSING)
         return Reading(point.code, ts_ms, None, 0, FLAG_MISSING, point.unit)
 
     def outage(self, point, ts_ms):
@@ -176,4 +178,5 @@ class Intake:
                 self.log_reason(point, ts_ms, reason)
         elif not flags and self.last_reason.pop(point.key, None) is not None and self.log_reason is not None:
             self.log_reason(point, ts_ms, None)            # good again: the trouble is over
+        self.last_reading[point.key] = (ts_ms, _text(value, exp), point.unit, flags)
         return Reading(point.code, ts_ms, value, exp, flags, point.unit)

@@ -145,9 +145,16 @@ class Acquisition:
         # its latest flagged reading
         out.append({'points': {key: {'good': c[0], 'missing': c[1], 'invalid': c[2], 'flagged': c[3],
                                      'last_reason': self.intake.last_reason.get(key),
-                                     'last_flagged': self._last_flagged(key)}
+                                     'last_flagged': self._last_flagged(key), 'last': self._last_reading(key)}
                                for key, c in sorted(self.intake.counts.items())}})
         return out
+
+    def _last_reading(self, key: str) -> dict | None:
+        last = self.intake.last_reading.get(key)
+        if last is None:
+            return None
+        return {'at': civil.local_iso(last[0], self.utc_offset_s), 'value': last[1], 'unit': last[2],
+                'flags': flag_names(last[3])}
 
     def _last_flagged(self, key: str) -> dict | None:
         last = self.intake.last_flagged.get(key)

@@ -1,0 +1,84 @@
+"""A gateway with its local page, for the page tests: a platform, a gateway process with
+synthetic meters and `[web]`, and a small HTTP client that keeps cookies and reads the
+CSRF token from forms."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+
+from gateway_process import GatewayProcess, ModbusRig, Platform, gateway_config
+from server_process import REPO, free_port
+
+
+class PageGateway:
+    """With `meters`, three energy points read every second from a Modbus rig; else synthetic readings."""
+
+    def __init__(self, workdir: Path, meters: bool = False) -> None:
+        self.platform = Platform(workdir, 'GW-FAULT')
+        self.port = free_port()
+        self.rig = ModbusRig(workdir) if meters else None
+        source = {'modbus_port': self.rig.port, 'points': 3} if self.rig else {'synthetic': 'points = 3\nrate_per_s = 5'}
+        self.config = gateway_config(workdir, self.platform.key_path, self.platform.url, workdir / 'data',
+                                     upload_every_s=3600, **source)
+        self.config.write_text(self.config.read_text() + '\n[web]\nlisten = "127.0.0.1:%d"\n' % self.port)
+        self.gateway = GatewayProcess(workdir, self.config)
+        self.gateway.wait_log('local page on')
+        self.url = 'http://127.0.0.1:%d' % self.port
+
+    def passwd(self, name: str, password: str, role: str | None = None) -> subprocess.CompletedProcess:
+        args = [sys.executable, '-m', 'shared.cli', 'gateway', 'passwd', '--config', str(self.config), '--name', name,
+                '--password-stdin'] + (['--role', role] if role else [])
+        return subprocess.run(args, input=password + '\n', capture_output=True, text=True, cwd=REPO, timeout=60)
+
+    def stop(self) -> None:
+        self.gateway.stop()
+        self.platform.stop()
+        if self.rig is not None:
+            self.rig.stop()
+
+
+class Browserless:
+    """HTTP as a browser does it: cookies kept, redirects seen (not followed)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, form: dict | None = None,
+                headers: dict | None = None) -> tuple[int, dict, str]:
+        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=30)
+        send = dict(headers or {})
+        if self.cookies:
+            send['Cookie'] = '; '.join('%s=%s' % kv for kv in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            send['Content-Type'] = 'application/x-www-form-urlencoded'
+        try:
+            conn.request(method, path, body, send)
+            r = conn.getresponse()
+            text = r.read().decode('utf-8', 'replace')
+            got = {k.lower(): v for k, v in r.getheaders()}
+            for k, v in r.getheaders():
+                if k.lower() == 'set-cookie':
+                    name, _, rest = v.partition('=')
+                    value = rest.split(';', 1)[0]
+                    if value in ('', '""'):
+                        self.cookies.pop(name, None)
+                    else:
+                        self.cookies[name] = value
+                    got.setdefault('set-cookie-all', []).append(v)  # type: ignore[union-attr]
+            return r.status, got, text
+        finally:
+            conn.close()
+
+    def csrf(self, path: str = '/') -> str:
+        status, _, text = self.request('GET', path)
+        m = re.search(r'name="csrf" value="([^"]+)"', text)
+        assert m, (status, text[:500])
+        return m.group(1)

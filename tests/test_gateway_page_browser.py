@@ -1,0 +1,103 @@
+"""The gateway's page in a real browser (issue 15): Debian's Chromium driven by
+Playwright.  A field engineer's first minutes: the first visit sets the administrator,
+the dashboard shows the meters' readings arriving, "send now" gets the centre's
+acknowledgement, the page switches to English, works at a phone's width, and signing
+out ends it.  Screenshots of every page, Chinese and English, desktop and phone, are
+saved under test-artifacts/screenshots/ for a person to look at."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+
+import pytest
+
+from conftest import REPO
+from page_helpers import PageGateway
+
+SHOTS = REPO / 'test-artifacts' / 'screenshots'
+DESKTOP = {'width': 1280, 'height': 900}
+PHONE = {'width': 375, 'height': 740}          # a phone; the page also serves a 3.5-inch screen (seed 001 §10.1)
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync']
+
+
+@pytest.fixture(scope='module')
+def browser():
+    from playwright.sync_api import sync_playwright
+    executable = shutil.which('chromium') or shutil.which('chromium-browser')
+    if executable is None:
+        pytest.fail("Debian's chromium is required (make test installs it through tools/sysdeps.sh)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / ('gateway-%s.png' % name)), full_page=True)
+
+
+def test_a_field_engineers_first_minutes(tmp_path, browser):
+    gw = PageGateway(tmp_path, meters=True)
+    try:
+        context = browser.new_context(viewport=DESKTOP, locale='zh-CN')
+        page = context.new_page()
+        page.goto(gw.url + '/')
+        assert page.url.endswith('/setup')
+        _shot(page, 'setup-zh-desktop')
+        page.get_by_label('用户名').fill('admin')
+        page.get_by_label('密码', exact=True).fill('short')
+        page.get_by_label('再次输入密码').fill('short')
+        page.get_by_role('button', name='创建管理员').click()
+        assert page.locator('#e-password').inner_text() == '密码至少 10 个字符'      # the error beside its field
+        _shot(page, 'setup-error-zh-desktop')
+        page.get_by_label('密码', exact=True).fill('correct horse 1')
+        page.get_by_label('再次输入密码').fill('correct horse 1')
+        page.get_by_role('button', name='创建管理员').click()
+        page.wait_for_url(gw.url + '/')
+        assert page.get_by_role('heading', name='网关状态').is_visible()
+
+        deadline = time.monotonic() + 60          # the rig's meters: a value with its unit for each point
+        while page.locator('td.num', has_text='kWh').count() < 3:
+            assert time.monotonic() < deadline, page.content()[-2000:]
+            time.sleep(1)
+            page.reload()
+        assert re.search(r'\d+\.\d+ kWh', page.locator('td.num', has_text='kWh').first.inner_text())
+        _shot(page, 'dashboard-zh-desktop')
+
+        page.get_by_role('button', name='立即上传').click()
+        assert page.get_by_text('已请求立即上传至 platform。').is_visible()
+        deadline = time.monotonic() + 60
+        while int(page.locator('tr', has_text='platform').locator('td.num').first.inner_text()) < 0:
+            assert time.monotonic() < deadline, 'the centre never acknowledged'
+            time.sleep(1)
+            page.goto(gw.url + '/')
+        assert gw.platform.gateway_row()['ack'] >= 0
+
+        page.get_by_role('link', name='English').click()
+        assert page.get_by_role('heading', name='Gateway health').is_visible()
+        _shot(page, 'dashboard-en-desktop')
+        page.goto(gw.url + '/audit')
+        assert page.get_by_role('cell', name='centre.send_now').is_visible()
+        _shot(page, 'audit-en-desktop')
+
+        phone = browser.new_context(viewport=PHONE, locale='zh-CN', storage_state=context.storage_state())
+        small = phone.new_page()
+        for lang in ('zh', 'en'):
+            small.goto(gw.url + '/?lang=' + lang)
+            width = small.evaluate('document.documentElement.scrollWidth')
+            assert width <= PHONE['width'], 'the page is wider than the phone: %d px' % width
+            _shot(small, 'dashboard-%s-phone' % lang)
+        phone.close()
+
+        page.get_by_role('button', name='Sign out').click()
+        page.wait_for_url(re.compile(r'.*/signin$'))
+        _shot(page, 'signin-en-desktop')
+        page.goto(gw.url + '/?lang=zh')
+        assert '/signin' in page.url                 # signed out: nothing opens
+        context.close()
+    finally:
+        gw.stop()
