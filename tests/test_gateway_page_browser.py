@@ -41,7 +41,7 @@ def _shot(page, name: str) -> None:
 
 
 def test_a_field_engineers_first_minutes(tmp_path, browser):
-    gw = PageGateway(tmp_path, meters=True)
+    gw = PageGateway(tmp_path, meters=True, manual=True)
     try:
         context = browser.new_context(viewport=DESKTOP, locale='zh-CN')
         page = context.new_page()
@@ -77,6 +77,22 @@ def test_a_field_engineers_first_minutes(tmp_path, browser):
             page.goto(gw.url + '/')
         assert gw.platform.gateway_row()['ack'] >= 0
 
+        page.get_by_role('link', name='人工录入').click()
+        page.get_by_label('数据项编码').fill('080100202001')
+        page.get_by_label('数值').fill('125.5')
+        page.get_by_label('单位').fill('MWh')
+        page.get_by_label('期间起').fill('2026-11-01')
+        page.get_by_label('期间止').fill('2026-11-30')
+        page.get_by_label('凭证编号').fill('INV-2026-1187')
+        page.get_by_role('button', name='提交审核').click()
+        assert page.locator('#e-unit').is_visible()                       # coal is not in MWh
+        _shot(page, 'manual-error-zh-desktop')
+        page.get_by_label('单位').fill('t')
+        page.get_by_role('button', name='提交审核').click()
+        assert page.get_by_text('已提交，等待另一名操作员审核。').is_visible()
+        _shot(page, 'manual-zh-desktop')
+        page.goto(gw.url + '/')
+
         page.get_by_role('link', name='English').click()
         assert page.get_by_role('heading', name='Gateway health').is_visible()
         _shot(page, 'dashboard-en-desktop')
@@ -87,10 +103,11 @@ def test_a_field_engineers_first_minutes(tmp_path, browser):
         phone = browser.new_context(viewport=PHONE, locale='zh-CN', storage_state=context.storage_state())
         small = phone.new_page()
         for lang in ('zh', 'en'):
-            small.goto(gw.url + '/?lang=' + lang)
-            width = small.evaluate('document.documentElement.scrollWidth')
-            assert width <= PHONE['width'], 'the page is wider than the phone: %d px' % width
-            _shot(small, 'dashboard-%s-phone' % lang)
+            for name, path in (('dashboard', '/'), ('manual', '/manual')):
+                small.goto(gw.url + path + '?lang=' + lang)
+                width = small.evaluate('document.documentElement.scrollWidth')
+                assert width <= PHONE['width'], '%s is wider than the phone: %d px' % (path, width)
+                _shot(small, '%s-%s-phone' % (name, lang))
         phone.close()
 
         page.get_by_role('button', name='Sign out').click()

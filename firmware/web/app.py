@@ -9,13 +9,16 @@ from pathlib import Path
 
 from aiohttp import web
 
+from firmware.sources import manual as manual_inbox
 from firmware.web import health
+from firmware.web.review import FIELDS, Reviews, ReviewError
 from shared.web import signin
 from shared.web.accounts import Accounts
 from shared.web.http import (ACCOUNTS, TEMPLATES, add_static, needs, page_middleware, render, t, templates, who)
 
 HERE = Path(__file__).resolve().parent
 GATEWAY = web.AppKey('tanji_gateway', object)
+REVIEWS = web.AppKey('tanji_reviews', Reviews)
 
 
 def _points(status: dict) -> list[dict]:
@@ -47,6 +50,64 @@ async def send_now(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther('/?sent=' + name)
 
 
+def _manual_enabled(request: web.Request) -> bool:
+    sources = request.app[GATEWAY].cfg.sources
+    return sources is not None and bool(sources.manual)
+
+
+def _manual_page(request: web.Request, code: int = 200, form: dict | None = None, errors: dict | None = None,
+                 done: str | None = None) -> web.Response:
+    gw = request.app[GATEWAY]
+    if not _manual_enabled(request):
+        return render(request, 'manual.html', enabled=False, status=gw.status(), form={}, errors={}, pending=[],
+                      decided=[], entries=[], done=None)
+    reviews = request.app[REVIEWS]
+    book = manual_inbox.ledger(gw.cfg.data_dir)
+    entries = [dict(e, ended_by=book.ended_by.get(e['id'])) for e in book.entries.values() if 'value' in e]
+    entries.sort(key=lambda e: e.get('entered_ms', 0), reverse=True)
+    return render(request, 'manual.html', code, enabled=True, status=gw.status(),
+                  form=form or {k: '' for k in FIELDS}, errors=errors or {}, pending=reviews.pending(),
+                  decided=reviews.decided(), entries=entries[:100], done=done,
+                  utc_offset_s=int(gw.cfg.utc_offset_h * 3600))
+
+
+@needs('operator')
+async def manual_page(request: web.Request) -> web.StreamResponse:
+    return _manual_page(request, done=request.query.get('done'))
+
+
+@needs('operator')
+async def manual_propose(request: web.Request) -> web.StreamResponse:
+    if not _manual_enabled(request):
+        raise web.HTTPNotFound()
+    form = {k: str(v) for k, v in (await request.post()).items() if k in FIELDS}
+    try:
+        proposal = request.app[REVIEWS].propose(form, who(request))
+    except ReviewError as e:
+        return _manual_page(request, 400, form, {e.field or 'form': e.message})
+    request.app[ACCOUNTS].audit(who(request), 'manual.propose', dict(form, proposal=proposal))
+    raise web.HTTPSeeOther('/manual?done=proposed')
+
+
+@needs('operator')
+async def manual_decide(request: web.Request) -> web.StreamResponse:
+    if not _manual_enabled(request):
+        raise web.HTTPNotFound()
+    proposal, decision = request.match_info['proposal'], request.match_info['decision']
+    reviews = request.app[REVIEWS]
+    try:
+        if decision == 'approve':
+            entry = reviews.approve(proposal, who(request))
+            request.app[ACCOUNTS].audit(who(request), 'manual.approve', {'proposal': proposal, 'entry': entry})
+        else:
+            note = str((await request.post()).get('note', ''))
+            reviews.reject(proposal, who(request), note)
+            request.app[ACCOUNTS].audit(who(request), 'manual.reject', {'proposal': proposal, 'note': note})
+    except ReviewError as e:
+        return _manual_page(request, 400, errors={'review-' + proposal: e.message})
+    raise web.HTTPSeeOther('/manual?done=' + decision)
+
+
 @needs('admin')
 async def audit(request: web.Request) -> web.StreamResponse:
     return render(request, 'audit.html', entries=request.app[ACCOUNTS].audit_log(500))
@@ -64,10 +125,14 @@ def make_app(gateway, accounts: Accounts) -> web.Application:   # type: ignore[n
     app[ACCOUNTS] = accounts
     app[TEMPLATES] = templates(HERE / 'templates', utc_offset_s=int(gateway.cfg.utc_offset_h * 3600))
     app[GATEWAY] = gateway
+    app[REVIEWS] = Reviews(accounts.db, gateway.cfg.data_dir, gateway.cfg.sources, int(gateway.cfg.utc_offset_h * 3600))
     signin.add_routes(app.router)
     add_static(app.router)
     app.router.add_get('/', dashboard)
     app.router.add_post('/centres/{centre}/send', send_now)
+    app.router.add_get('/manual', manual_page)
+    app.router.add_post('/manual', manual_propose)
+    app.router.add_post(r'/manual/{proposal}/{decision:approve|reject}', manual_decide)
     app.router.add_get('/audit', audit)
     app.router.add_get('/status.json', status_json)
     return app

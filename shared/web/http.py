@@ -86,7 +86,8 @@ def templates(*directories: Path, utc_offset_s: int = 8 * 3600) -> jinja2.Enviro
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters['size'] = size
     env.filters['duration'] = duration
-    env.filters['timestamp'] = lambda at: civil.local_iso(int(at * 1000), utc_offset_s)[:19].replace('T', ' ')
+    env.filters['timestamp'] = lambda at: civil.local_iso(int(at * 1000), utc_offset_s).replace('T', ' ')
+    env.filters['local_ms'] = lambda ms: civil.local_iso(int(ms), utc_offset_s).replace('T', ' ')
     return env
 
 
