@@ -29,6 +29,7 @@ import aiohttp
 from firmware.clock import JumpDetector, RealClock
 from firmware import identity, summary
 from firmware.config import GatewayConfig, centre_seal_point
+from firmware.history import History
 from firmware.lib import outbox, thinning
 from firmware.lib import reading as reading_codec
 from firmware.lib.reading import Reading
@@ -74,6 +75,7 @@ class Gateway:
         cursors = saved.get('cursors', {})
         self.deliveries: dict[str, delivery.Delivery] = {}
         self.centres = {c.name: c for c in cfg.centres}
+        self.history = History()                # the last hours of each code, for the page's charts
         self.sealers = {c.name: seal.Sealer(cfg.id, self.key.sign, point) for c in cfg.centres
                         if (point := centre_seal_point(c)) is not None}
         self.readers = {}
@@ -100,6 +102,7 @@ class Gateway:
         with the ring full).  When the disk refuses the write that would make room, the
         reading's number is declared lost ('disk_full') and counted."""
         seq = self.ring.next_seq
+        self.history.add(int(r.code), r.ts_ms, r.value, r.exp, r.unit)
         try:
             self.ring.append(r.pack())
         except RingFull:

@@ -67,6 +67,11 @@ def test_a_field_engineers_first_minutes(tmp_path, browser):
             page.reload()
         assert re.search(r'\d+\.\d+ kWh', page.locator('td.num', has_text='kWh').first.inner_text())
         _shot(page, 'dashboard-zh-desktop')
+        page.get_by_role('link', name='m1/080420101001').click()
+        page.locator('svg.chart').wait_for(timeout=10_000)
+        assert page.locator('svg.chart text', has_text='kWh').count() == 1
+        _shot(page, 'chart-zh-desktop')
+        page.goto(gw.url + '/')
 
         page.get_by_role('button', name='立即上传').click()
         assert page.get_by_text('已请求立即上传至 platform。').is_visible()

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from firmware.sources import manual as manual_inbox
-from firmware.web import health
+from firmware.web import chart, health
 from firmware.web.review import FIELDS, Reviews, ReviewError
 from shared.web import signin
 from shared.web.accounts import Accounts
@@ -108,6 +108,22 @@ async def manual_decide(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther('/manual?done=' + decision)
 
 
+@needs('viewer')
+async def chart_page(request: web.Request) -> web.StreamResponse:
+    """The last hours of one code (?code=...), or the list of codes to choose from."""
+    gw = request.app[GATEWAY]
+    codes = ['%012d' % c for c in gw.history.codes()]
+    code = request.query.get('code', codes[0] if codes else '')
+    drawing = None
+    if code in codes:
+        number = int(code)
+        drawing = chart.svg(gw.history.series(number), gw.history.units.get(number, ''),
+                            int(gw.cfg.utc_offset_h * 3600), code)
+    elif code:
+        raise web.HTTPNotFound()
+    return render(request, 'chart.html', status=gw.status(), codes=codes, code=code, drawing=drawing)
+
+
 @needs('admin')
 async def audit(request: web.Request) -> web.StreamResponse:
     return render(request, 'audit.html', entries=request.app[ACCOUNTS].audit_log(500))
@@ -133,6 +149,7 @@ def make_app(gateway, accounts: Accounts) -> web.Application:   # type: ignore[n
     app.router.add_get('/manual', manual_page)
     app.router.add_post('/manual', manual_propose)
     app.router.add_post(r'/manual/{proposal}/{decision:approve|reject}', manual_decide)
+    app.router.add_get('/chart', chart_page)
     app.router.add_get('/audit', audit)
     app.router.add_get('/status.json', status_json)
     return app

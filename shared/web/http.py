@@ -11,6 +11,7 @@ sends one, an Origin of this host."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -23,6 +24,7 @@ from shared import civil
 from shared.web import i18n
 from shared.web.accounts import Accounts, Session
 
+log = logging.getLogger('tanji.web')
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ACCOUNTS = web.AppKey('tanji_accounts', Accounts)
 TEMPLATES = web.AppKey('tanji_templates', jinja2.Environment)
@@ -112,7 +114,7 @@ def t(request: web.Request, key: str, **values: object) -> str:
     return i18n.translate(key, request.get(LANG, i18n.DEFAULT), **values)
 
 
-def render(request: web.Request, template: str, code: int = 200, **context: Any) -> web.Response:
+def render(request: web.Request, template: str, http_status: int = 200, **context: Any) -> web.Response:
     lang = request.get(LANG, i18n.DEFAULT)
     session = session_of(request)
     here = request.path_qs
@@ -122,7 +124,7 @@ def render(request: web.Request, template: str, code: int = 200, **context: Any)
     html = request.app[TEMPLATES].get_template(template).render(
         t=lambda key, **v: i18n.translate(key, lang, **v), lang=lang, session=session,
         csrf=session.csrf if session else '', here=here, lang_switch=switch, **context)
-    return web.Response(text=html, status=code, content_type='text/html', charset='utf-8')
+    return web.Response(text=html, status=http_status, content_type='text/html', charset='utf-8')
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -166,6 +168,11 @@ async def page_middleware(request: web.Request, handler: Handler) -> web.StreamR
         response = await handler(request)
     except web.HTTPNotFound:
         response = render(request, 'error.html', 404, message=t(request, 'not_found'))
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception('internal error on %s %s', request.method, request.path)
+        response = render(request, 'error.html', 500, message=t(request, 'internal_error'))
     return _finish(request, response)
 
 

@@ -69,6 +69,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     'forbidden': {'zh': '您的角色无权执行此操作。', 'en': 'Your role may not do this.'},
     'csrf_failed': {'zh': '表单已过期或来源不明，请重新打开页面后再提交。',
                     'en': 'The form has expired or did not come from this page; open the page again and resubmit.'},
+    'internal_error': {'zh': '内部错误，详情已写入网关日志。', 'en': 'Internal error; the details are in the log.'},
     'not_found': {'zh': '没有这个页面。', 'en': 'No such page.'},
     'seconds': {'zh': '秒', 'en': 's'},
     # field errors (shared/web/accounts.py AccountError messages)
@@ -84,6 +85,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     'locked': {'zh': '连续输错密码次数过多，账号已锁定 15 分钟', 'en': 'Too many wrong passwords: locked for 15 minutes'},
     'mismatch': {'zh': '两次输入的密码不一致', 'en': 'The two passwords differ'},
     'manual': {'zh': '人工录入', 'en': 'Manual entry'},
+    'charts': {'zh': '曲线', 'en': 'Charts'},
+    'chart_intro': {'zh': '最近 6 小时每分钟的最新读数；断开处为缺失数据。',
+                    'en': 'The latest reading of each minute over the last 6 hours; gaps are missing readings.'},
+    'show': {'zh': '显示', 'en': 'Show'},
     'manual_intro': {'zh': '录入无法自动采集的数据（如购入燃料、外购电量），附凭证编号。录入后须由另一名操作员审核通过才会写入数据日志并上传。',
                      'en': 'Enter what no meter reads (fuel bought, electricity purchased) with the reference of its '
                            'evidence.  It is logged and uploaded only once a second operator approves it.'},
