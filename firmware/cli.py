@@ -39,8 +39,10 @@ SHUTDOWN_S = 5.0     # SIGTERM to exit, whatever drivers, sockets and centres ar
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from firmware import logbook
     from firmware.gateway import Gateway
     cfg = load(args.config)
+    logbook.install(cfg.data_dir)
     source = _source(cfg)
     try:
         gw = Gateway(cfg, clock=clock_for(args.wall_clock_offset_file), report_durable=args.report_durable)
@@ -136,11 +138,13 @@ async def _start_page(gw, cfg):   # type: ignore[no-untyped-def]
     try:
         await web.TCPSite(runner, cfg.web.host, cfg.web.port).start()
     except OSError as e:
-        log.error('ALARM the local page cannot listen on %s:%d: %s', cfg.web.host, cfg.web.port, e.strerror or e)
+        logging.getLogger('tanji.web').error('ALARM the local page cannot listen on %s:%d: %s', cfg.web.host,
+                                             cfg.web.port, e.strerror or e)
         await runner.cleanup()
         return None
-    log.info('local page on http://%s:%d/%s', cfg.web.host, cfg.web.port,
-             ' (no account yet: the first visit sets the administrator)' if accounts.empty() else '')
+    logging.getLogger('tanji.web').info('local page on http://%s:%d/%s', cfg.web.host, cfg.web.port,
+                                        ' (no account yet: the first visit sets the administrator)'
+                                        if accounts.empty() else '')
     return runner
 
 

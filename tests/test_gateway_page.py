@@ -83,6 +83,19 @@ def test_a_viewer_sees_but_cannot_change(page):
     assert status == 403
 
 
+def test_the_log_is_read_filtered_and_downloaded_on_the_page(page):
+    admin = _signed_in(page, 'admin', ADMIN_PASSWORD)
+    status, _, text = admin.request('GET', '/logs?kind=page')
+    assert status == 200 and 'local page on' in text and 'recorded as gateway' not in text
+    status, _, text = admin.request('GET', '/logs?kind=storage&lang=en')
+    assert 'recorded as gateway GW-FAULT' in text and 'local page on' not in text
+    status, headers, text = admin.request('GET', '/logs.txt?kind=page')
+    assert status == 200 and headers['content-type'].startswith('text/plain')
+    assert 'attachment' in headers['content-disposition'] and 'tanji.web: local page on' in text
+    viewer = _signed_in(page, 'watcher', 'watcher pass 7')
+    assert viewer.request('GET', '/logs')[0] == 403
+
+
 def test_five_wrong_passwords_lock_the_account(page):
     assert page.passwd('locky', 'locky pass 77', 'operator').returncode == 0
     anon = Browserless(page.port)

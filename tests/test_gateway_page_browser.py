@@ -104,6 +104,11 @@ def test_a_field_engineers_first_minutes(tmp_path, browser):
         page.goto(gw.url + '/audit')
         assert page.get_by_role('cell', name='centre.send_now').is_visible()
         _shot(page, 'audit-en-desktop')
+        page.get_by_role('link', name='Logs').click()
+        page.get_by_label('Kind').select_option('acquisition')
+        page.get_by_role('button', name='Filter').click()
+        assert 'kind=acquisition' in page.url
+        _shot(page, 'logs-en-desktop')
 
         phone = browser.new_context(viewport=PHONE, locale='zh-CN', storage_state=context.storage_state())
         small = phone.new_page()

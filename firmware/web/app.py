@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from firmware.sources import manual as manual_inbox
+from firmware import logbook
 from firmware.web import chart, health
 from firmware.web.review import FIELDS, Reviews, ReviewError
 from shared.web import signin
@@ -124,6 +125,31 @@ async def chart_page(request: web.Request) -> web.StreamResponse:
     return render(request, 'chart.html', status=gw.status(), codes=codes, code=code, drawing=drawing)
 
 
+def _log_filters(request: web.Request) -> dict:
+    q = request.query
+    return {'kind': q.get('kind', '') if q.get('kind', '') in logbook.KINDS else '',
+            'level': q.get('level', '') if q.get('level', '') in logbook.LEVELS else '',
+            'text': q.get('text', '')[:200]}
+
+
+@needs('operator')
+async def logs_page(request: web.Request) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+    filters = _log_filters(request)
+    return render(request, 'logs.html', status=gw.status(), filters=filters, kinds=logbook.KINDS,
+                  levels=logbook.LEVELS, entries=logbook.read(gw.cfg.data_dir, limit=500, **filters),
+                  query=request.query_string)
+
+
+@needs('operator')
+async def logs_download(request: web.Request) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+    entries = logbook.read(gw.cfg.data_dir, limit=100_000, **_log_filters(request))
+    text = ''.join('%s %s %s: %s\n' % (e['at'], e['level'], e['logger'], e['message']) for e in reversed(entries))
+    return web.Response(text=text, content_type='text/plain', charset='utf-8', headers={
+        'Content-Disposition': 'attachment; filename="%s-log.txt"' % gw.cfg.id})
+
+
 @needs('admin')
 async def audit(request: web.Request) -> web.StreamResponse:
     return render(request, 'audit.html', entries=request.app[ACCOUNTS].audit_log(500))
@@ -150,6 +176,8 @@ def make_app(gateway, accounts: Accounts) -> web.Application:   # type: ignore[n
     app.router.add_post('/manual', manual_propose)
     app.router.add_post(r'/manual/{proposal}/{decision:approve|reject}', manual_decide)
     app.router.add_get('/chart', chart_page)
+    app.router.add_get('/logs', logs_page)
+    app.router.add_get('/logs.txt', logs_download)
     app.router.add_get('/audit', audit)
     app.router.add_get('/status.json', status_json)
     return app
