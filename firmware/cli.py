@@ -80,6 +80,9 @@ async def _run(args: argparse.Namespace) -> int:
     tasks.append(asyncio.create_task(_write_status(gw, os.path.join(cfg.data_dir, 'status.json')),
                                      name='tanji-status'))
     page = await _start_page(gw, cfg) if cfg.web is not None else None
+    if cfg.health_every_s:
+        from firmware import report
+        tasks.append(asyncio.create_task(report.loop(gw, cfg.health_every_s), name='tanji-health-report'))
     for t in tasks + gw.tasks + (gw.sources.tasks if gw.sources else []):
         t.add_done_callback(on_done)
     await stop.wait()

@@ -77,6 +77,7 @@ class GatewayConfig:
     policy: str = 'thin'
     commit_interval_ms: int = 1000
     utc_offset_h: float = 8.0
+    health_every_s: float = 300.0    # a signed health report to the first centre this often; 0: never
     centres: list[CentreConfig] = field(default_factory=list)
     source: dict = field(default_factory=dict)
     sources: object = None           # firmware.sources.config.Sources
@@ -105,7 +106,8 @@ def parse(doc: dict) -> GatewayConfig:
     g = doc.get('gateway')
     if not isinstance(g, dict):
         raise GatewayConfigError('a [gateway] section is required')
-    known = {'id', 'key', 'data_dir', 'ring_mb', 'segment_mb', 'policy', 'commit_interval_ms', 'utc_offset_h', 'board'}
+    known = {'id', 'key', 'data_dir', 'ring_mb', 'segment_mb', 'policy', 'commit_interval_ms', 'utc_offset_h', 'board',
+             'health_every_s'}
     if set(g) - known:
         raise GatewayConfigError('unknown setting(s) gateway.%s' % ', gateway.'.join(sorted(set(g) - known)))
     if g.get('board') is not None and not g.get('data_dir'):
@@ -124,6 +126,7 @@ def parse(doc: dict) -> GatewayConfig:
         policy=g.get('policy', 'thin'),
         commit_interval_ms=number(g, 'commit_interval_ms', 'gateway', 1000, 1, integer=True),
         utc_offset_h=number(g, 'utc_offset_h', 'gateway', 8.0, -12),
+        health_every_s=number(g, 'health_every_s', 'gateway', 300.0, 0),
     )
     if cfg.policy not in ('thin', 'drop_oldest', 'stop'):
         raise GatewayConfigError('gateway.policy must be thin, drop_oldest or stop, not %r' % cfg.policy)

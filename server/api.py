@@ -8,6 +8,7 @@ Admin:      enrol and revoke gateways, tokens, the audit log
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -15,8 +16,8 @@ from aiohttp import web
 
 from server import admin, registry, views
 from shared.codec.text import ascii_digits, ascii_int
-from server.http import (BadQuery, actor, json_body, json_error, json_response, now_ms, parse_code_prefix,
-                         parse_int, parse_time, read_body, requires, server_of, MS_LIMIT)
+from server.http import (BadQuery, check_json, actor, json_body, json_error, json_response, now_ms,
+                         parse_code_prefix, parse_int, parse_time, read_body, requires, server_of, MS_LIMIT)
 from server.envelope import gateway_in_prefix
 from server.ingest import Rejected
 from server.store import centres, frames, gateways, tokens
@@ -215,6 +216,76 @@ async def get_gateway(request: web.Request) -> web.Response:
     return json_response(doc)
 
 
+HEALTH_BODY_LIMIT = 64 * 1024
+
+
+async def post_health(request: web.Request) -> web.Response:
+    """A gateway's signed health report (docs/protocol.md §11): the signature authenticates."""
+    srv = server_of(request)
+    gateway = request.match_info['gateway']
+    try:
+        sig = bytes.fromhex(request.headers.get('X-Tanji-Signature', ''))
+    except ValueError:
+        sig = b''
+    if len(sig) != 64:
+        raise BadQuery('send X-Tanji-Signature: the 128 hex digits of SM2 r||s over the body')
+    if request.content_type != 'application/json':
+        raise Rejected('content_type', 'send the report as Content-Type: application/json')
+    try:
+        framing.check_gateway_id(gateway)
+    except framing.FrameError as e:
+        raise BadQuery('gateway: %s' % e.detail)
+    body = await read_body(request, HEALTH_BODY_LIMIT)
+    known = await srv.ingest.authenticate(gateway, body, sig, not srv.limits.exempt(request.remote))
+    try:
+        report = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadQuery('the report is not JSON: %s' % e)
+    check_json(report)
+    if not isinstance(report, dict) or report.get('gateway') != gateway:
+        raise BadQuery('the report is a JSON object whose "gateway" is the gateway of the path')
+    t = report.get('t')
+    if not isinstance(t, int) or isinstance(t, bool) or abs(t - now_ms()) > srv.config.max_future_s * 1000:
+        raise Rejected('time_range', 'the report must say when it was made ("t", ms) within %d s of the centre '
+                                     'clock' % srv.config.max_future_s, gateway=gateway)
+    if not await srv.db.write_tx(gateways.put_health, known.id, t, now_ms(), body.decode('utf-8')):
+        raise Rejected('time_range', 'a report as new or newer is already kept (a replay?)', gateway=gateway)
+    return json_response({'ok': True})
+
+
+def _health_view(conn, gateway: str | None) -> list[dict]:   # type: ignore[no-untyped-def]
+    out = []
+    for r in gateways.health(conn, gateway):
+        report = json.loads(r.report) if r.report else None
+        out.append({'gateway': r.gateway, 'enterprise': r.enterprise, 'site': r.site,
+                    'revoked': r.revoked_at is not None, 'reported_at': views.iso(r.reported_at),
+                    'received_at': views.iso(r.received_at),
+                    'age_s': None if r.received_at is None else round((now_ms() - r.received_at) / 1000),
+                    'report': report})
+    return out
+
+
+@requires('operator')
+async def get_health(request: web.Request) -> web.Response:
+    rows = await server_of(request).db.read(_health_view, request.match_info['gateway'])
+    if not rows:
+        return json_error(404, 'not_found', 'no gateway %s is enrolled' % request.match_info['gateway'])
+    return json_response(rows[0])
+
+
+@requires('operator')
+async def get_fleet(request: web.Request) -> web.Response:
+    """Every gateway with a summary of its latest health report (the console draws it)."""
+    fleet = []
+    for row in await server_of(request).db.read(_health_view, None):
+        report = row.pop('report') or {}
+        row.update(version=report.get('version'), alarms=len(report.get('alarms', [])),
+                   backlog=max((c.get('backlog', 0) for c in report.get('centres', [])), default=None),
+                   durable_seq=report.get('durable_seq'))
+        fleet.append(row)
+    return json_response({'gateways': fleet})
+
+
 @requires('admin')
 async def enrol_gateway(request: web.Request) -> web.Response:
     doc = await json_body(request)
@@ -306,6 +377,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post('/api/v1/gateways', enrol_gateway)
     router.add_get('/api/v1/gateways/{gateway}', get_gateway)
     router.add_post('/api/v1/gateways/{gateway}/revoke', revoke_gateway)
+    router.add_post('/api/v1/gateways/{gateway}/health', post_health)
+    router.add_get('/api/v1/gateways/{gateway}/health', get_health)
+    router.add_get('/api/v1/fleet', get_fleet)
     router.add_get('/api/v1/centres', list_centres)
     router.add_get('/api/v1/centres/{centre}/rejects', list_rejects)
     router.add_get('/api/v1/tokens', list_tokens)

@@ -121,11 +121,11 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise BadQuery('body is not JSON: %s' % e)
     if not isinstance(doc, dict):
         raise BadQuery('body must be a JSON object')
-    _check_json(doc)
+    check_json(doc)
     return doc
 
 
-def _check_json(doc: Any) -> None:
+def check_json(doc: Any) -> None:
     """What JSON allows but nothing here can hold: nesting deeper than JSON_DEPTH_MAX,
     integers beyond 64 bits, strings with lone surrogates (not UTF-8)."""
     stack = [(doc, 1)]

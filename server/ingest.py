@@ -237,6 +237,18 @@ class Ingest:
             return await loop.run_in_executor(self._decoder, gateway.key.verify, message, sig)
         return gateway.key.verify(message, sig)
 
+    async def authenticate(self, gateway_id: str, message: bytes, sig: bytes, limited: bool) -> CachedGateway:
+        """The enrolled gateway whose key signed `message` (a health report); Rejected as for a frame."""
+        gateway = await self.enrolled(gateway_id, limited)
+        if not await self._verify(gateway, message, sig, len(message) > DECODE_INLINE_BYTES):
+            self.counters['rejected'] += 1
+            self._failed(gateway.id, signature=True)
+            if limited:
+                self.limits.forged(gateway_id)
+            raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s'
+                           % gateway_id, gateway=gateway_id)
+        return gateway
+
     async def accept_sealed(self, raw: bytes, limited: bool = True) -> int:
         """Open a sealed frame (docs/protocol.md §10) and accept the frame inside.  Cheapest
         first: the envelope, the gateway's budget and enrolment, the header's signature; an SM2

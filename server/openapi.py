@@ -123,6 +123,19 @@ def document() -> dict:
                 parameters=[_param('gateway', 'path', 'gateway id')],
                 requestBody={'required': True, 'content': {'application/json': {'schema': {
                     'type': 'object', 'required': ['reason'], 'properties': {'reason': {'type': 'string'}}}}}})},
+            '/api/v1/gateways/{gateway}/health': {
+                'post': _op('A gateway\'s signed health report (docs/protocol.md §11); the signature in '
+                            'X-Tanji-Signature authenticates', None,
+                            dict(ok('kept', {'type': 'object'}), **{k: v for k, v in frame_responses.items()
+                                                                     if k != '200'}),
+                            parameters=[_param('gateway', 'path', 'gateway id'),
+                                        _param('X-Tanji-Signature', 'header', 'SM2 r||s over the body, hex', True)],
+                            requestBody={'required': True, 'content': {'application/json': {
+                                'schema': {'type': 'object', 'required': ['gateway', 't']}}}}),
+                'get': _op('The latest health report of a gateway, with when it arrived', 'operator',
+                           ok('health', {'type': 'object'}), parameters=[_param('gateway', 'path', 'gateway id')])},
+            '/api/v1/fleet': {'get': _op('Every gateway with a summary of its latest health report', 'operator',
+                                         ok('fleet', {'type': 'object'}))},
             '/api/v1/centres': {'get': _op('Downstream centres: cursor, backlog, errors', 'operator',
                                            ok('centres', {'type': 'object'}))},
             '/api/v1/centres/{centre}/rejects': {'get': _op(

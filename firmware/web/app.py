@@ -9,9 +9,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from firmware import health, logbook
 from firmware.sources import manual as manual_inbox
-from firmware import logbook
-from firmware.web import chart, health
+from firmware.web import chart
 from firmware.web.review import FIELDS, Reviews, ReviewError
 from shared.web import signin
 from shared.web.accounts import Accounts

@@ -139,3 +139,27 @@ def note_failures(conn: Connection, failures: dict[int, list[int]]) -> None:
         conn.execute('UPDATE gateways SET signature_failures = signature_failures + ?, rejected_frames = '
                      'rejected_frames + ?, last_signature_failure_at = COALESCE(?, last_signature_failure_at) '
                      'WHERE id = ?', (signature, refused, last_at or None, gateway_id))
+
+
+def put_health(conn: Connection, gw_id: int, reported_at: int, received_at: int, report: str) -> bool:
+    """Keep a gateway's health report if it is newer than the one kept; False for an older or
+    repeated one (a replay)."""
+    row = conn.one('SELECT reported_at FROM gateway_health WHERE gw = ?', (gw_id,))
+    if row is None:
+        conn.execute('INSERT INTO gateway_health (gw, reported_at, received_at, report) VALUES (?, ?, ?, ?)',
+                     (gw_id, reported_at, received_at, report))
+        return True
+    if reported_at <= row.reported_at:
+        return False
+    conn.execute('UPDATE gateway_health SET reported_at = ?, received_at = ?, report = ? WHERE gw = ?',
+                 (reported_at, received_at, report, gw_id))
+    return True
+
+
+def health(conn: Connection, gateway: str | None = None) -> list:
+    """(gateway, enterprise, site, revoked_at, reported_at, received_at, report) of one gateway or all,
+    with None where a gateway has not reported yet."""
+    where, params = ('WHERE g.gateway = ?', (gateway,)) if gateway is not None else ('', ())
+    return conn.query('SELECT g.gateway, g.enterprise, g.site, g.revoked_at, h.reported_at, h.received_at, h.report '
+                      'FROM gateways g LEFT JOIN gateway_health h ON h.gw = g.id %s ORDER BY g.gateway' % where,
+                      params)

@@ -188,6 +188,11 @@ MIGRATIONS: list[list[Table | Index]] = [
                                     Column('high', 'text'), Column('first_at', 'int'), Column('last_at', 'int')),
               primary_key=('gw', 'code')),
     ],
+    [   # 10: each gateway's latest signed health report (docs/protocol.md §11)
+        Table('gateway_health', (Column('gw', 'int'), Column('reported_at', 'int'), Column('received_at', 'int'),
+                                 Column('report', 'text')),
+              primary_key=('gw',)),
+    ],
 ]
 
 
