@@ -8,7 +8,9 @@
    reads one header per slot and scans the head segment, which is full of
    realistic readings; page cache dropped first where the machine allows.
 3. Peak resident memory of `tanji gateway run` with 500 synthetic points read
-   once per second, delivering to a live `tanji server run`, for RUN_S seconds.
+   once per second, delivering to a live `tanji server run`, for RUN_S seconds;
+   then the same with its local page on and a signed-in person loading the
+   dashboard twice a second: peak RSS and the dashboard's load time (p50/p99).
 4. The commit interval's cost (docs/gateway.md "Faults"): the same readings
    committed after every reading (an fsync per reading: nothing ever at risk)
    and in groups of 10, 100 and 1,000, i.e. commit_interval_ms of 10, 100 and
@@ -132,9 +134,14 @@ def recovery(workdir: Path, quick: bool) -> dict:
     return {'ring_bytes': total, 'head_segment_readings': len(head), 'recovery_s': elapsed, 'cold_cache': cold}
 
 
-def peak_memory(workdir: Path, run_s: float) -> dict:
+def peak_memory(workdir: Path, run_s: float, page: bool = False) -> dict:
+    import threading
+
+    from page_helpers import Browserless
     from server_harness import new_gateways
-    from server_process import ServerProcess, tanji
+    from server_process import ServerProcess, free_port, tanji
+    workdir = workdir / ('with-page' if page else 'no-page')
+    workdir.mkdir()
     key = new_gateways(['GW-MEM'])['GW-MEM'].key
     (workdir / 'gw.key').write_text(key.to_pem())
     (workdir / 'gw.pub').write_text(key.public_key.to_pem())
@@ -147,9 +154,33 @@ def peak_memory(workdir: Path, run_s: float) -> dict:
                        '[[centre]]\nname = "platform"\nurl = "%s/api/v1/frames"\nevery_s = 10\n\n'
                        '[source]\nkind = "synthetic"\npoints = 500\nrate_per_s = 500\nstep_ms = 2\n'
                        % (workdir / 'gw.key', workdir / 'gwdata', srv.url))
+        loads: list[float] = []
+        stop = threading.Event()
+        if page:
+            port = free_port()
+            cfg.write_text(cfg.read_text() + '\n[web]\nlisten = "127.0.0.1:%d"\n' % port)
+            subprocess.run([sys.executable, '-m', 'shared.cli', 'gateway', 'passwd', '--config', str(cfg), '--name',
+                            'admin', '--password-stdin'], input='bench password 1\n', text=True, cwd=REPO, check=True,
+                           capture_output=True)
         proc = subprocess.Popen([sys.executable, '-m', 'shared.cli', 'gateway', 'run', '--config', str(cfg)],
                                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def person() -> None:
+            time.sleep(5)
+            client = Browserless(port)
+            client.request('POST', '/signin', {'name': 'admin', 'password': 'bench password 1'})
+            while not stop.wait(0.5):
+                t = time.perf_counter()
+                status, _, _ = client.request('GET', '/')
+                if status == 200:
+                    loads.append(time.perf_counter() - t)
+        watcher = threading.Thread(target=person) if page else None
+        if watcher is not None:
+            watcher.start()
         time.sleep(run_s)
+        stop.set()
+        if watcher is not None:
+            watcher.join()
         status = Path('/proc/%d/status' % proc.pid).read_text()
         proc.terminate()
         proc.wait()
@@ -157,8 +188,11 @@ def peak_memory(workdir: Path, run_s: float) -> dict:
         hwm_kb = int(fields['VmHWM'].split()[0])
         rss_kb = int(fields['VmRSS'].split()[0])
         row = json.loads(tanji('server', 'gateways', 'list', '--json', '--db', srv.db).stdout)[0]
+        loads.sort()
         return {'run_s': run_s, 'peak_rss_mb': hwm_kb / 1024, 'rss_mb_at_end': rss_kb / 1024,
-                'readings_delivered': row['records']}
+                'readings_delivered': row['records'], 'page': page, 'dashboard_loads': len(loads),
+                'dashboard_p50_ms': loads[len(loads) // 2] * 1000 if loads else None,
+                'dashboard_p99_ms': loads[min(len(loads) - 1, int(len(loads) * 0.99))] * 1000 if loads else None}
     finally:
         srv.stop()
 
@@ -180,6 +214,11 @@ def main() -> None:
         m = peak_memory(workdir, 20 if args.quick else 120)
         print('gateway process, 500 points at 1/s for %.0f s: peak RSS %.1f MB (%.1f MB at the end), '
               '%d readings delivered' % (m['run_s'], m['peak_rss_mb'], m['rss_mb_at_end'], m['readings_delivered']))
+        m = peak_memory(workdir, 20 if args.quick else 120, page=True)
+        print('  the same with the local page on, the dashboard loaded twice a second: peak RSS %.1f MB (%.1f MB at '
+              'the end), %d readings delivered; dashboard load p50 %.1f ms, p99 %.1f ms over %d loads' % (
+                  m['peak_rss_mb'], m['rss_mb_at_end'], m['readings_delivered'], m['dashboard_p50_ms'] or 0,
+                  m['dashboard_p99_ms'] or 0, m['dashboard_loads']))
         c = commit_tradeoff(workdir, 5_000 if args.quick else 20_000)
         for row in c:
             print('commit every %4d readings (commit_interval_ms %4d at 1,000/s): %7.0f readings/s | floor %7.0f/s'

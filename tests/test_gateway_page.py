@@ -163,3 +163,19 @@ def _signed_in(page, name: str, password: str) -> Browserless:
     status, headers, text = client.request('POST', '/signin', {'name': name, 'password': password})
     assert status == 303, (status, text[:300])
     return client
+
+
+def test_one_address_failing_again_and_again_stops_being_heard(tmp_path, monkeypatch):
+    """Twenty failures from one address in 15 minutes: it may not try again, and costs no hash."""
+    monkeypatch.setattr(accounts_module, 'SCRYPT_N', 1 << 10)
+    store = Accounts(tmp_path / 'a.db')
+    store.create('root', 'root password 1', 'admin', 'test')
+    for i in range(accounts_module.ADDRESS_FAILURES):
+        with pytest.raises(AccountError):
+            store.sign_in('user%d' % i, 'guess number %d' % i, '192.0.2.9')
+    hashed = []
+    monkeypatch.setattr(accounts_module, 'check_password', lambda *a: hashed.append(a) or True)
+    with pytest.raises(AccountError) as e:
+        store.sign_in('root', 'root password 1', '192.0.2.9')
+    assert e.value.message == 'locked' and hashed == []
+    assert store.sign_in('root', 'root password 1', '192.0.2.10').name == 'root'     # another address may

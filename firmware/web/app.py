@@ -168,7 +168,7 @@ def make_app(gateway, accounts: Accounts) -> web.Application:   # type: ignore[n
     app[TEMPLATES] = templates(HERE / 'templates', utc_offset_s=int(gateway.cfg.utc_offset_h * 3600))
     app[GATEWAY] = gateway
     app[REVIEWS] = Reviews(accounts.db, gateway.cfg.data_dir, gateway.cfg.sources, int(gateway.cfg.utc_offset_h * 3600))
-    signin.add_routes(app.router)
+    signin.add_routes(app)
     add_static(app.router)
     app.router.add_get('/', dashboard)
     app.router.add_post('/centres/{centre}/send', send_now)

@@ -8,8 +8,12 @@ page and the platform's console share (CPython, SQLite in a file of the owner's 
 - Sessions: a random token in an HttpOnly, SameSite=Strict cookie, kept here only as
   its SHA-256; ended by signing out, 30 minutes idle or 12 hours in all; each holds the
   CSRF token that every change must carry.
-- Lock-out: five wrong passwords in a row lock the account for 15 minutes; sign-in
-  attempts for unknown names cost the same hash, so names cannot be told by timing.
+- Lock-out: five wrong passwords in a row lock the account for 15 minutes; twenty
+  failures from one address in 15 minutes stop that address trying, before any hash
+  is computed; sign-in attempts for unknown names cost the same hash, so names cannot
+  be told by timing.
+- Safe to call from threads (the pages hash in a worker thread, never on the event
+  loop that also runs the gateway's acquisition).
 - Every change is written to the audit log with who and when."""
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import re
 import secrets
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +36,7 @@ PASSWORD_MIN = 10
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 15, 8, 1
 FAILURES_TO_LOCK = 5
 LOCK_S = 15 * 60
+ADDRESS_FAILURES = 20            # failed sign-ins from one address within LOCK_S before it may not try
 IDLE_S = 30 * 60
 ABSOLUTE_S = 12 * 3600
 
@@ -105,25 +111,33 @@ class Accounts:
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute('PRAGMA journal_mode=WAL')
         self.db.executescript(SCHEMA)
+        self.lock = threading.RLock()               # one statement at a time, from any thread
+        self._address_failures: dict[str, list[float]] = {}
 
     def close(self) -> None:
         self.db.close()
 
     def empty(self) -> bool:
-        return self.db.execute('SELECT count(*) FROM accounts').fetchone()[0] == 0
+        with self.lock:
+            return self.db.execute('SELECT count(*) FROM accounts').fetchone()[0] == 0
 
     def list(self) -> list[dict]:
-        rows = self.db.execute('SELECT name, role, created_at, locked_until, disabled FROM accounts ORDER BY name')
+        with self.lock:
+            rows = self.db.execute('SELECT name, role, created_at, locked_until, disabled FROM accounts '
+                                   'ORDER BY name').fetchall()
         return [{'name': n, 'role': r, 'created_at': c, 'locked': lu > self.clock(), 'disabled': bool(d)}
                 for n, r, c, lu, d in rows]
 
     def audit(self, who: str, action: str, detail: dict | str = '') -> None:
         text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False, sort_keys=True)
-        self.db.execute('INSERT INTO audit (at, who, action, detail) VALUES (?, ?, ?, ?)',
-                        (self.clock(), who, action, text))
+        with self.lock:
+            self.db.execute('INSERT INTO audit (at, who, action, detail) VALUES (?, ?, ?, ?)',
+                            (self.clock(), who, action, text))
 
     def audit_log(self, limit: int = 200) -> list[dict]:
-        rows = self.db.execute('SELECT at, who, action, detail FROM audit ORDER BY id DESC LIMIT ?', (limit,))
+        with self.lock:
+            rows = self.db.execute('SELECT at, who, action, detail FROM audit ORDER BY id DESC LIMIT ?',
+                                   (limit,)).fetchall()
         return [{'at': at, 'who': who, 'action': action, 'detail': detail} for at, who, action, detail in rows]
 
     def create(self, name: str, password: str, role: str, actor: str) -> None:
@@ -136,46 +150,73 @@ class Accounts:
         if self.empty() and role != 'admin':
             raise AccountError('role', 'first_is_admin')
         check_new_password(password, name)
-        try:
-            self.db.execute('INSERT INTO accounts (name, role, hash, created_at) VALUES (?, ?, ?, ?)',
-                            (name, role, hash_password(password), self.clock()))
-        except sqlite3.IntegrityError:
-            raise AccountError('name', 'name_taken')
-        self.audit(actor, 'account.create', {'name': name, 'role': role})
+        hashed = hash_password(password)
+        with self.lock:
+            if self.empty() and role != 'admin':
+                raise AccountError('role', 'first_is_admin')
+            try:
+                self.db.execute('INSERT INTO accounts (name, role, hash, created_at) VALUES (?, ?, ?, ?)',
+                                (name, role, hashed, self.clock()))
+            except sqlite3.IntegrityError:
+                raise AccountError('name', 'name_taken')
+            self.audit(actor, 'account.create', {'name': name, 'role': role})
 
     def set_password(self, name: str, password: str, actor: str) -> None:
         check_new_password(password, name)
-        cur = self.db.execute('UPDATE accounts SET hash = ?, failures = 0, locked_until = 0 WHERE name = ?',
-                              (hash_password(password), name))
-        if not cur.rowcount:
-            raise AccountError('name', 'no_such_account')
-        self.db.execute('DELETE FROM sessions WHERE name = ?', (name,))     # every session of it ends
-        self.audit(actor, 'account.password', {'name': name})
+        hashed = hash_password(password)
+        with self.lock:
+            cur = self.db.execute('UPDATE accounts SET hash = ?, failures = 0, locked_until = 0 WHERE name = ?',
+                                  (hashed, name))
+            if not cur.rowcount:
+                raise AccountError('name', 'no_such_account')
+            self.db.execute('DELETE FROM sessions WHERE name = ?', (name,))     # every session of it ends
+            self.audit(actor, 'account.password', {'name': name})
+
+    def _address_blocked(self, address: str, now: float) -> bool:
+        recent = [t for t in self._address_failures.get(address, []) if t > now - LOCK_S]
+        self._address_failures[address] = recent
+        if len(self._address_failures) > 10_000:         # many addresses: keep only those still failing
+            self._address_failures = {a: ts for a, ts in self._address_failures.items() if ts}
+        return len(recent) >= ADDRESS_FAILURES
+
+    def _failed(self, address: str, now: float) -> None:
+        self._address_failures.setdefault(address, []).append(now)
 
     def sign_in(self, name: str, password: str, address: str) -> Session:
         now = self.clock()
-        row = self.db.execute('SELECT role, hash, failures, locked_until, disabled FROM accounts WHERE name = ?',
-                              (name,)).fetchone()
+        with self.lock:
+            if self._address_blocked(address, now):
+                self.audit(name[:64] or '-', 'signin.address_locked', {'address': address})
+                raise AccountError('password', 'locked')
+            row = self.db.execute('SELECT role, hash, failures, locked_until, disabled FROM accounts WHERE name = ?',
+                                  (name,)).fetchone()
         if row is None:
             check_password(password, _DUMMY)             # the same time as for a real account
-            self.audit(name[:64] or '-', 'signin.failed', {'address': address, 'why': 'unknown name'})
+            with self.lock:
+                self._failed(address, now)
+                self.audit(name[:64] or '-', 'signin.failed', {'address': address, 'why': 'unknown name'})
             raise AccountError('password', 'bad_credentials')
         role, stored, failures, locked_until, disabled = row
         if locked_until > now:
-            self.audit(name, 'signin.locked', {'address': address})
+            with self.lock:
+                self.audit(name, 'signin.locked', {'address': address})
             raise AccountError('password', 'locked')
         if disabled or not check_password(password, stored):
-            failures += 1
-            lock = now + LOCK_S if failures >= FAILURES_TO_LOCK else 0
-            self.db.execute('UPDATE accounts SET failures = ?, locked_until = ? WHERE name = ?',
-                            (0 if lock else failures, lock, name))
-            self.audit(name, 'signin.failed', {'address': address, 'locked_for_s': LOCK_S if lock else 0})
+            with self.lock:
+                self._failed(address, now)
+                failures = self.db.execute('SELECT failures FROM accounts WHERE name = ?', (name,)).fetchone()[0] + 1
+                lock = now + LOCK_S if failures >= FAILURES_TO_LOCK else 0
+                self.db.execute('UPDATE accounts SET failures = ?, locked_until = ? WHERE name = ?',
+                                (0 if lock else failures, lock, name))
+                self.audit(name, 'signin.failed', {'address': address, 'locked_for_s': LOCK_S if lock else 0})
             raise AccountError('password', 'locked' if lock else 'bad_credentials')
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-        self.db.execute('UPDATE accounts SET failures = 0 WHERE name = ?', (name,))
-        self.db.execute('DELETE FROM sessions WHERE seen_at < ? OR created_at < ?', (now - IDLE_S, now - ABSOLUTE_S))
-        self.db.execute('INSERT INTO sessions VALUES (?, ?, ?, ?, ?)', (_token_hash(token), name, csrf, now, now))
-        self.audit(name, 'signin', {'address': address})
+        with self.lock:
+            self.db.execute('UPDATE accounts SET failures = 0 WHERE name = ?', (name,))
+            self.db.execute('DELETE FROM sessions WHERE seen_at < ? OR created_at < ?',
+                            (now - IDLE_S, now - ABSOLUTE_S))
+            self.db.execute('INSERT INTO sessions VALUES (?, ?, ?, ?, ?)', (_token_hash(token), name, csrf, now, now))
+            self.audit(name, 'signin', {'address': address})
         return Session(token, name, role, csrf)
 
     def session(self, token: str) -> Session | None:
@@ -184,18 +225,20 @@ class Accounts:
             return None
         now = self.clock()
         key = _token_hash(token)
-        row = self.db.execute('SELECT s.name, a.role, s.csrf, s.created_at, s.seen_at, a.disabled FROM sessions s '
-                              'JOIN accounts a ON a.name = s.name WHERE s.token_hash = ?', (key,)).fetchone()
-        if row is None:
-            return None
-        name, role, csrf, created, seen, disabled = row
-        if disabled or now - seen > IDLE_S or now - created > ABSOLUTE_S:
-            self.db.execute('DELETE FROM sessions WHERE token_hash = ?', (key,))
-            return None
-        if now - seen > 30:
-            self.db.execute('UPDATE sessions SET seen_at = ? WHERE token_hash = ?', (now, key))
+        with self.lock:
+            row = self.db.execute('SELECT s.name, a.role, s.csrf, s.created_at, s.seen_at, a.disabled FROM sessions s '
+                                  'JOIN accounts a ON a.name = s.name WHERE s.token_hash = ?', (key,)).fetchone()
+            if row is None:
+                return None
+            name, role, csrf, created, seen, disabled = row
+            if disabled or now - seen > IDLE_S or now - created > ABSOLUTE_S:
+                self.db.execute('DELETE FROM sessions WHERE token_hash = ?', (key,))
+                return None
+            if now - seen > 30:
+                self.db.execute('UPDATE sessions SET seen_at = ? WHERE token_hash = ?', (now, key))
         return Session('', name, role, csrf)
 
     def sign_out(self, token: str, who: str) -> None:
-        self.db.execute('DELETE FROM sessions WHERE token_hash = ?', (_token_hash(token),))
+        with self.lock:
+            self.db.execute('DELETE FROM sessions WHERE token_hash = ?', (_token_hash(token),))
         self.audit(who, 'signout')
