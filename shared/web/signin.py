@@ -15,7 +15,7 @@ _HASHING = web.AppKey('tanji_hashing', asyncio.Semaphore)
 
 
 async def _hashing(request: web.Request, job, *args):   # type: ignore[no-untyped-def]
-    """Run a password hash in a worker thread, one at a time: 32 MiB and a tenth of a second
+    """Run a password hash in a worker thread, one at a time: 16 MiB and a third of a second
     each, never on the event loop the gateway's acquisition shares."""
     async with request.app[_HASHING]:
         return await asyncio.to_thread(job, *args)
