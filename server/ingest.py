@@ -238,16 +238,22 @@ class Ingest:
         return gateway.key.verify(message, sig)
 
     async def authenticate(self, gateway_id: str, message: bytes, sig: bytes, limited: bool) -> CachedGateway:
-        """The enrolled gateway whose key signed `message` (a health report); Rejected as for a frame."""
+        """The enrolled gateway whose key signed `message` (a frame's body, a health report);
+        Rejected otherwise.  A large message is hashed in a thread."""
         gateway = await self.enrolled(gateway_id, limited)
         if not await self._verify(gateway, message, sig, len(message) > DECODE_INLINE_BYTES):
-            self.counters['rejected'] += 1
-            self._failed(gateway.id, signature=True)
-            if limited:
-                self.limits.forged(gateway_id)
+            self._forged(gateway, gateway_id, limited)
             raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s'
                            % gateway_id, gateway=gateway_id)
         return gateway
+
+    def _forged(self, gateway: CachedGateway, gateway_id: str, limited: bool) -> None:
+        """Count an upload naming this gateway that its key did not sign (in memory, and against
+        the gateway's forgery budget when the sender is not exempt)."""
+        self.counters['rejected'] += 1
+        self._failed(gateway.id, signature=True)
+        if limited:
+            self.limits.forged(gateway_id)
 
     async def accept_sealed(self, raw: bytes, limited: bool = True) -> int:
         """Open a sealed frame (docs/protocol.md §10) and accept the frame inside.  Cheapest
@@ -271,10 +277,7 @@ class Ingest:
             key = self.sessions.known(sealed)
             if key is None:
                 if not await self._verify(gateway, sealed.header, sealed.header_sig, False):
-                    self.counters['rejected'] += 1
-                    self._failed(gateway.id, signature=True)
-                    if limited:
-                        self.limits.forged(sealed.gateway_id)
+                    self._forged(gateway, sealed.gateway_id, limited)
                     raise Rejected('bad_signature', 'the sealed header\'s signature does not verify with the key '
                                    'enrolled for %s' % sealed.gateway_id, gateway=sealed.gateway_id)
                 key = await loop.run_in_executor(self._decoder, self.sessions.unwrap, sealed)
@@ -285,10 +288,7 @@ class Ingest:
             else:
                 inner = open_box(key, sealed.nonce, sealed.box, sealed.header)
         except framing.FrameError as e:
-            self.counters['rejected'] += 1
-            self._failed(gateway.id, signature=True)
-            if limited:
-                self.limits.forged(sealed.gateway_id)
+            self._forged(gateway, sealed.gateway_id, limited)
             raise Rejected(e.code, e.detail, gateway=sealed.gateway_id)
         return await self.accept(inner, limited=False, sealed_by=sealed.gateway_id)
 
@@ -313,15 +313,7 @@ class Ingest:
             self.counters['rejected'] += 1
             raise Rejected('sealed', 'gateway %s sealed a frame of gateway %s' % (sealed_by, gateway_id),
                            gateway=sealed_by)
-        gateway = await self.enrolled(gateway_id, limited)
-        valid = await self._verify(gateway, body, sig, large)
-        if not valid:
-            self.counters['rejected'] += 1
-            self._failed(gateway.id, signature=True)
-            if limited:
-                self.limits.forged(gateway_id)
-            raise Rejected('bad_signature', 'the signature does not verify with the key enrolled for %s'
-                           % gateway_id, gateway=gateway_id)
+        gateway = await self.authenticate(gateway_id, body, sig, limited)
         try:
             if not large:
                 frame = framing.decode(raw, self.config.max_frame_bytes, self.config.max_records)

@@ -66,6 +66,13 @@ class ServerProcess:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())
 
+    def enrol(self, gateway: str, public_key_pem: str, enterprise: str = 'e', site: str = 's') -> None:
+        """Enrol a gateway with the command line, as an operator does."""
+        pub = Path(self.db).with_name('%s.pub' % gateway)
+        pub.write_text(public_key_pem)
+        tanji('server', 'gateways', 'add', gateway, '--key', '@%s' % pub, '--enterprise', enterprise, '--site', site,
+              '--db', self.db)
+
     def post_frame(self, raw: bytes) -> tuple[int, dict]:
         return self.request('POST', '/api/v1/frames', raw, 'application/x-msgpack')
 

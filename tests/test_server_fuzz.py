@@ -11,17 +11,15 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from server_harness import new_gateways
-from server_process import ServerProcess, tanji
+from server_process import ServerProcess
 
 
 @pytest.fixture(scope='module')
 def target(tmp_path_factory):
     workdir = tmp_path_factory.mktemp('fuzz')
     gw = new_gateways(['fuzz-01'])['fuzz-01']
-    (workdir / 'gw.pub').write_text(gw.key.public_key.to_pem())
     srv = ServerProcess(workdir)
-    tanji('server', 'gateways', 'add', 'fuzz-01', '--key', '@%s' % (workdir / 'gw.pub'),
-          '--enterprise', 'Acme', '--site', 'Fuzz', '--db', srv.db)
+    srv.enrol('fuzz-01', gw.key.public_key.to_pem(), 'Acme', 'Fuzz')
     yield srv, gw
     srv.stop()
 

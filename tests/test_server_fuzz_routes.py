@@ -64,11 +64,8 @@ odd_headers = st.dictionaries(
 @pytest.fixture(scope='module')
 def target(tmp_path_factory):
     workdir = tmp_path_factory.mktemp('routes')
-    gw = new_gateways(['GW-A'])['GW-A']
-    (workdir / 'gw.pub').write_text(gw.key.public_key.to_pem())
     server = ServerProcess(workdir)
-    tanji('server', 'gateways', 'add', 'GW-A', '--key', '@%s' % (workdir / 'gw.pub'), '--enterprise', 'e',
-          '--site', 's', '--db', server.db)
+    server.enrol('GW-A', new_gateways(['GW-A'])['GW-A'].key.public_key.to_pem())
     tokens = {'none': None}
     for role in ('operator', 'admin'):
         tokens[role] = tanji('server', 'tokens', 'add', 'fuzz-' + role, '--role', role,

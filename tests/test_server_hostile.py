@@ -22,10 +22,8 @@ from shared.codec import frame, sm2
 
 def _server(tmp_path, *extra: str):
     gw = new_gateways(['gw-a'])['gw-a']
-    (tmp_path / 'gw.pub').write_text(gw.key.public_key.to_pem())
     server = ServerProcess(tmp_path, *extra)
-    tanji('server', 'gateways', 'add', 'gw-a', '--key', '@%s' % (tmp_path / 'gw.pub'), '--enterprise', 'e',
-          '--site', 's', '--db', server.db)
+    server.enrol('gw-a', gw.key.public_key.to_pem())
     token = tanji('server', 'tokens', 'add', 'ops', '--role', 'operator', '--db', server.db).stdout.strip()
     return server, gw, token
 
