@@ -69,6 +69,9 @@ def test_every_change_needs_the_sessions_csrf_token(page):
     anon = Browserless(page.port)
     status, _, _ = anon.request('POST', '/centres/platform/send', {'csrf': token})
     assert status == 401                                        # no session: nothing changes
+    status, _, _ = anon.request('POST', '/signin', {'name': 'admin', 'password': ADMIN_PASSWORD},
+                                headers={'Origin': 'http://evil.example'})
+    assert status == 403 and 'tanji_session' not in anon.cookies  # no sign-in from another site's form
 
 
 def test_a_viewer_sees_but_cannot_change(page):

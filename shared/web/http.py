@@ -117,13 +117,12 @@ def t(request: web.Request, key: str, **values: object) -> str:
 def render(request: web.Request, template: str, http_status: int = 200, **context: Any) -> web.Response:
     lang = request.get(LANG, i18n.DEFAULT)
     session = session_of(request)
-    here = request.path_qs
     other = 'en' if lang == 'zh' else 'zh'
     switch = request.path + '?' + '&'.join(['%s=%s' % (k, quote(v)) for k, v in request.query.items() if k != 'lang']
                                            + ['lang=' + other])
     html = request.app[TEMPLATES].get_template(template).render(
         t=lambda key, **v: i18n.translate(key, lang, **v), lang=lang, session=session,
-        csrf=session.csrf if session else '', here=here, lang_switch=switch, **context)
+        csrf=session.csrf if session else '', lang_switch=switch, **context)
     return web.Response(text=html, status=http_status, content_type='text/html', charset='utf-8')
 
 
@@ -161,8 +160,11 @@ async def page_middleware(request: web.Request, handler: Handler) -> web.StreamR
             return _finish(request, response)
         if not session.may(role):
             return _finish(request, render(request, 'error.html', 403, message=t(request, 'forbidden')))
-    if request.method not in SAFE_METHODS and session is not None and not await _csrf_ok(request, session):
-        request.app[ACCOUNTS].audit(session.name, 'csrf.refused', {'path': request.path})
+    if request.method not in SAFE_METHODS and (not _same_origin(request) or session is not None
+                                               and not await _csrf_ok(request, session)):
+        # a session's change without its token, or any form (a sign-in too) posted from another site
+        request.app[ACCOUNTS].audit(session.name if session else 'anonymous', 'csrf.refused',
+                                    {'path': request.path, 'origin': request.headers.get('Origin', '')})
         return _finish(request, render(request, 'error.html', 403, message=t(request, 'csrf_failed')))
     try:
         response = await handler(request)
