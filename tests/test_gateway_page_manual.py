@@ -5,6 +5,7 @@ durably, journalled with both names and delivered to the platform as a manual re
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -91,3 +92,64 @@ def test_a_rejection_needs_a_reason_and_logs_nothing(page):
     _, _, text = bob.request('GET', '/manual?lang=en')
     assert 'wrong invoice' in text and 'rejected' in text
     assert not any(r[1] == COAL and r[3] == 99 for r in page.platform.records())
+
+
+def _approve_pending(page, proposer: Browserless, approver: Browserless) -> None:
+    _, _, text = approver.request('GET', '/manual')
+    proposal = re.findall(r'/manual/([0-9a-f]{12})/approve', text)[-1]
+    status, _, text = approver.request('POST', '/manual/%s/approve' % proposal, {'csrf': approver.csrf('/manual')})
+    assert status == 303, text[-1500:]
+
+
+def _live_entry(client: Browserless, evidence: str) -> str:
+    """The id of the live entry with this evidence, once the gateway has journalled it."""
+    deadline = time.monotonic() + 30
+    while True:
+        _, _, text = client.request('GET', '/manual')
+        for row in re.findall(r'<tr>.*?</tr>', text, re.S):
+            m = re.search(r'/manual\?correct=([0-9a-f]{12})', row)
+            if m and '<td>%s</td>' % evidence in row:
+                return m.group(1)
+        assert time.monotonic() < deadline, 'entry %s never became live' % evidence
+        time.sleep(0.5)
+
+
+def test_corrections_and_withdrawals_are_reviewed_too(page):
+    alice, bob = _client(page, 'alice'), _client(page, 'bob')
+    status, _, _ = alice.request('POST', '/manual', dict(_form(**{'from': '2026-09-01', 'to': '2026-09-30',
+                                                                   'value': '80', 'evidence': 'INV-9'}),
+                                                          csrf=alice.csrf('/manual')))
+    assert status == 303
+    _approve_pending(page, alice, bob)
+    entry = _live_entry(alice, 'INV-9')
+    # the correction form starts from the entry it replaces; a reason is required
+    _, _, text = alice.request('GET', '/manual?correct=' + entry)
+    assert 'name="corrects" value="%s"' % entry in text
+    form = dict(_form(**{'from': '2026-09-01', 'to': '2026-09-30', 'value': '82.5', 'evidence': 'INV-9b'}),
+                corrects=entry, reason='')
+    status, _, text = alice.request('POST', '/manual', dict(form, csrf=alice.csrf('/manual')))
+    assert status == 400 and 'id="e-reason"' in text
+    status, _, _ = alice.request('POST', '/manual', dict(form, reason='the invoice was amended',
+                                                         csrf=alice.csrf('/manual')))
+    assert status == 303
+    _approve_pending(page, alice, bob)
+    live = _live_entry(bob, 'INV-9b')
+    _, _, text = bob.request('GET', '/manual?lang=en')
+    assert text.count('corrected or withdrawn') >= 1 and '82.5 t' in text
+    # the correction itself is withdrawn, reviewed by the other operator
+    assert live != entry and entry not in re.findall(r'/manual\?correct=([0-9a-f]{12})', text)
+    status, _, _ = bob.request('POST', '/manual', {'withdraws': live, 'reason': 'duplicate of the October entry',
+                                                   'csrf': bob.csrf('/manual')})
+    assert status == 303
+    _, _, text = alice.request('GET', '/manual?lang=en')
+    assert 'Withdrawal of entry %s' % live in text
+    _approve_pending(page, bob, alice)
+    deadline = time.monotonic() + 30          # the gateway takes its inbox every second
+    while True:
+        journal = [json.loads(line) for line in
+                   (page.gateway.data_dir / 'manual-journal.jsonl').read_text().splitlines()]
+        if any(j.get('withdraws') == live and 'approved by alice' in j['operator'] for j in journal):
+            break
+        assert time.monotonic() < deadline, journal
+        time.sleep(0.5)
+    assert any(j.get('corrects') == entry and j.get('reason') == 'the invoice was amended' for j in journal)

@@ -12,7 +12,7 @@ from aiohttp import web
 from firmware import health, logbook
 from firmware.sources import manual as manual_inbox
 from firmware.web import chart
-from firmware.web.review import FIELDS, Reviews, ReviewError
+from firmware.web.review import CORRECTION, FIELDS, Reviews, ReviewError
 from shared.web import signin
 from shared.web.accounts import Accounts
 from shared.web.http import (ACCOUNTS, TEMPLATES, add_static, needs, page_middleware, render, t, templates, who)
@@ -51,6 +51,12 @@ async def send_now(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther('/?sent=' + name)
 
 
+def _day(ms: int, gw) -> str:   # type: ignore[no-untyped-def]
+    """The local date of a time, as the form's date fields take it."""
+    from shared import civil
+    return civil.local_iso(ms, int(gw.cfg.utc_offset_h * 3600))[:10]
+
+
 def _manual_enabled(request: web.Request) -> bool:
     sources = request.app[GATEWAY].cfg.sources
     return sources is not None and bool(sources.manual)
@@ -66,8 +72,14 @@ def _manual_page(request: web.Request, code: int = 200, form: dict | None = None
     book = manual_inbox.ledger(gw.cfg.data_dir)
     entries = [dict(e, ended_by=book.ended_by.get(e['id'])) for e in book.entries.values() if 'value' in e]
     entries.sort(key=lambda e: e.get('entered_ms', 0), reverse=True)
+    correcting = request.query.get('correct')
+    if form is None and correcting in book.entries and 'value' in book.entries[correcting]:
+        old = book.entries[correcting]           # the correction form starts from the entry it replaces
+        form = {'code': old['code'], 'value': old['value'], 'unit': old['unit'], 'evidence': old['evidence'],
+                'from': _day(old['from_ms'], gw), 'to': _day(old['to_ms'] - 1, gw), 'corrects': correcting,
+                'reason': ''}
     return render(request, 'manual.html', code, enabled=True, status=gw.status(),
-                  form=form or {k: '' for k in FIELDS}, errors=errors or {}, pending=reviews.pending(),
+                  form=form or {k: '' for k in FIELDS + CORRECTION}, errors=errors or {}, pending=reviews.pending(),
                   decided=reviews.decided(), entries=entries[:100], done=done,
                   utc_offset_s=int(gw.cfg.utc_offset_h * 3600))
 
@@ -81,11 +93,14 @@ async def manual_page(request: web.Request) -> web.StreamResponse:
 async def manual_propose(request: web.Request) -> web.StreamResponse:
     if not _manual_enabled(request):
         raise web.HTTPNotFound()
-    form = {k: str(v) for k, v in (await request.post()).items() if k in FIELDS}
+    form = {k: str(v) for k, v in (await request.post()).items() if k in FIELDS + CORRECTION + ('withdraws',)}
     try:
         proposal = request.app[REVIEWS].propose(form, who(request))
     except ReviewError as e:
-        return _manual_page(request, 400, form, {e.field or 'form': e.message})
+        if 'withdraws' in form:
+            return _manual_page(request, 400, errors={'entry-' + form['withdraws']: e.message})
+        return _manual_page(request, 400, dict({k: '' for k in FIELDS + CORRECTION}, **form),
+                            {e.field or 'form': e.message})
     request.app[ACCOUNTS].audit(who(request), 'manual.propose', dict(form, proposal=proposal))
     raise web.HTTPSeeOther('/manual?done=proposed')
 

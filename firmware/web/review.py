@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS proposals (
     state TEXT NOT NULL DEFAULT 'pending', decided_by TEXT, decided_at REAL, note TEXT, entry_id TEXT);
 '''
 FIELDS = ('code', 'value', 'unit', 'from', 'to', 'evidence')
+CORRECTION = ('corrects', 'reason')           # a correction: an entry naming the one it replaces, and why
 
 
 class ReviewError(ValueError):
@@ -37,7 +38,7 @@ class ReviewError(ValueError):
 def _field_of(error: str) -> str:
     """The form field an EntryError's text names (its messages start with the field)."""
     head = error.split(':', 1)[0].split(' ', 1)[0]
-    return head if head in FIELDS else ('from' if 'period' in error else '')
+    return head if head in FIELDS + CORRECTION else ('from' if 'period' in error else '')
 
 
 class Reviews:
@@ -50,8 +51,18 @@ class Reviews:
         self.clock = clock
         db.executescript(SCHEMA)
 
+    def _book(self, proposal_id: str | None) -> manual.Ledger:
+        return manual.Ledger(inbox.read_journal(self.data_dir) + inbox._pending(self.data_dir, self.utc_offset_s)
+                             + self._other_proposals(proposal_id))
+
     def _check(self, doc: dict, proposal_id: str | None = None) -> dict:
-        """The journal record the entry would make; ReviewError naming the field otherwise."""
+        """The journal record the entry (or withdrawal) would make; ReviewError naming the field otherwise."""
+        if 'withdraws' in doc:
+            try:
+                return manual.withdrawal(self._book(proposal_id).live(doc['withdraws']), doc,
+                                         int(self.clock() * 1000))[1]
+            except manual.EntryError as e:
+                raise ReviewError('reason' if 'reason' in str(e) else '', str(e))
         code = doc.get('code', '')
         if ascii_digits(code) and owner_of(self.sources, int(code)) is not None:
             raise ReviewError('code', 'code %s is read by %s: a code identifies one monitoring point (seed 001 '
@@ -59,9 +70,7 @@ class Reviews:
         try:
             _, journal = manual.entry(doc, int(self.clock() * 1000), self.utc_offset_s)
             journal['id'] = proposal_id or ''
-            book = manual.Ledger(inbox.read_journal(self.data_dir) + inbox._pending(self.data_dir, self.utc_offset_s)
-                                 + self._other_proposals(proposal_id))
-            inbox._check_entry(book, journal, proposal_id)
+            inbox._check_entry(self._book(proposal_id), journal, proposal_id)
         except manual.EntryError as e:
             raise ReviewError(_field_of(str(e)), str(e))
         return journal
@@ -79,7 +88,14 @@ class Reviews:
         return out
 
     def propose(self, form: dict, who: str) -> str:
-        doc = {k: str(form.get(k, '')).strip() for k in FIELDS}
+        """Keep an entry, a correction (with `corrects` and `reason`) or a withdrawal (`withdraws`
+        and `reason`) for a second operator; ReviewError naming the field when it will not do."""
+        if form.get('withdraws'):
+            doc = {'withdraws': str(form['withdraws']), 'reason': str(form.get('reason', '')).strip()}
+        else:
+            doc = {k: str(form.get(k, '')).strip() for k in FIELDS}
+            if form.get('corrects'):
+                doc.update(corrects=str(form['corrects']), reason=str(form.get('reason', '')).strip())
         doc['operator'] = who
         proposal_id = uuid.uuid4().hex[:12]
         self._check(doc)
@@ -113,7 +129,10 @@ class Reviews:
         doc['operator'] = '%s (approved by %s)' % (doc['operator'], who)
         self._check(doc, proposal_id)
         try:
-            journal = inbox.submit(self.data_dir, doc, self.utc_offset_s)
+            if 'withdraws' in doc:
+                journal = inbox.submit_withdrawal(self.data_dir, doc, self.utc_offset_s)
+            else:
+                journal = inbox.submit(self.data_dir, doc, self.utc_offset_s)
         except manual.EntryError as e:
             raise ReviewError(_field_of(str(e)), str(e))
         self.db.execute("UPDATE proposals SET state = 'approved', decided_by = ?, decided_at = ?, entry_id = ? "
