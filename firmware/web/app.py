@@ -1,7 +1,8 @@
-"""The gateway's page as an aiohttp application: first set-up, sign-in, the dashboard
-(health, centres with "send now", buses, meters and points with their last readings and
-flags, alarms) and the audit log.  Accounts, sessions, CSRF and language come from
-shared/web/; the figures from the running Gateway's own status."""
+"""The gateway's page as an aiohttp application: first set-up and sign-in, the dashboard
+(alarms, health, centres with "send now", buses, meters and points with their last
+readings and flags), charts, manual entry with review, logs and the audit log (docs/
+gateway.md "Local page").  Accounts, sessions, CSRF and language come from shared/web/;
+the figures from the running Gateway's own status."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from firmware import health, logbook
 from firmware.sources import manual as manual_inbox
 from firmware.web import chart
 from firmware.web.review import CORRECTION, FIELDS, Reviews, ReviewError
+from shared import civil
 from shared.web import signin
 from shared.web.accounts import Accounts
-from shared.web.http import (ACCOUNTS, TEMPLATES, add_static, needs, page_middleware, render, t, templates, who)
+from shared.web.http import ACCOUNTS, TEMPLATES, add_static, needs, page_middleware, render, templates, who
 
 HERE = Path(__file__).resolve().parent
 GATEWAY = web.AppKey('tanji_gateway', object)
@@ -53,7 +55,6 @@ async def send_now(request: web.Request) -> web.StreamResponse:
 
 def _day(ms: int, gw) -> str:   # type: ignore[no-untyped-def]
     """The local date of a time, as the form's date fields take it."""
-    from shared import civil
     return civil.local_iso(ms, int(gw.cfg.utc_offset_h * 3600))[:10]
 
 
@@ -62,7 +63,7 @@ def _manual_enabled(request: web.Request) -> bool:
     return sources is not None and bool(sources.manual)
 
 
-def _manual_page(request: web.Request, code: int = 200, form: dict | None = None, errors: dict | None = None,
+def _manual_page(request: web.Request, http_status: int = 200, form: dict | None = None, errors: dict | None = None,
                  done: str | None = None) -> web.Response:
     gw = request.app[GATEWAY]
     if not _manual_enabled(request):
@@ -78,7 +79,7 @@ def _manual_page(request: web.Request, code: int = 200, form: dict | None = None
         form = {'code': old['code'], 'value': old['value'], 'unit': old['unit'], 'evidence': old['evidence'],
                 'from': _day(old['from_ms'], gw), 'to': _day(old['to_ms'] - 1, gw), 'corrects': correcting,
                 'reason': ''}
-    return render(request, 'manual.html', code, enabled=True, status=gw.status(),
+    return render(request, 'manual.html', http_status, enabled=True, status=gw.status(),
                   form=form or {k: '' for k in FIELDS + CORRECTION}, errors=errors or {}, pending=reviews.pending(),
                   decided=reviews.decided(), entries=entries[:100], done=done,
                   utc_offset_s=int(gw.cfg.utc_offset_h * 3600))
@@ -197,5 +198,3 @@ def make_app(gateway, accounts: Accounts) -> web.Application:   # type: ignore[n
     app.router.add_get('/status.json', status_json)
     return app
 
-
-__all__ = ['make_app', 't']
