@@ -72,7 +72,8 @@ def serve(app: web.Application, config: ServerConfig, ctx: ssl.SSLContext | None
     async def main() -> None:
         # lingering_time: after refusing a body the server reads and discards the rest for at most
         # 1 s (aiohttp's default 10 s lets a slow sender hold the connection on)
-        runner = LimitedRunner(app, app[SERVER].limits, handle_signals=True, access_log=None, lingering_time=1.0)
+        runner = LimitedRunner(app, app[SERVER].limits, app[SERVER].refusals, handle_signals=True, access_log=None,
+                               lingering_time=1.0)
         await runner.setup()
         try:
             await web.TCPSite(runner, config.host, config.port, ssl_context=ctx).start()

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from server.limits import Limits
+from server.refusals import RefusalLog
 
-log = logging.getLogger('tanji.server')
 
 def _address(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info('peername')
@@ -31,7 +30,12 @@ HOLD_MAX_S = 10.0        # the longest a connection from a spent address is held
 
 
 class JSONErrors(RequestHandler):
-    """aiohttp's request handler, answering the requests it refuses itself in Tanji's form."""
+    """aiohttp's request handler, answering the requests it refuses itself in Tanji's form:
+    logged in the refusal log (once per address, then counted) and charged to the address's
+    refusal budget like any other refusal."""
+
+    limits: Limits
+    refusals: RefusalLog
 
     def handle_error(self, request, status: int = 500, exc: BaseException | None = None,   # type: ignore[override]
                      message: str | None = None) -> web.StreamResponse:
@@ -40,7 +44,9 @@ class JSONErrors(RequestHandler):
         if request.writer.output_size > 0:
             raise ConnectionError('the answer was begun already; the connection is dropped')
         detail = 'the request is not valid HTTP: %s' % (getattr(exc, 'message', None) or message or exc or status)
-        log.info('refused %s: %s', request.remote, detail[:200])
+        address = str(request.remote)
+        self.refusals.note(status, 'bad_request', address, detail[:200])     # once per address, then counted
+        self.limits.refused(address)
         response = web.Response(status=status, content_type='application/json',
                                 text=json.dumps({'error': 'bad_request', 'detail': detail}))
         response.force_close()
@@ -51,13 +57,16 @@ class LimitedServer(web.Server):
     """aiohttp's connection manager with JSONErrors handlers, turning away an address's
     connections beyond its share with a 429 written before the request is read."""
 
-    def __init__(self, *args, limits: Limits, **kwargs) -> None:
+    def __init__(self, *args, limits: Limits, refusals: RefusalLog, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.limits = limits
+        self.refusals = refusals
         self._counted: dict[object, str] = {}
 
     def __call__(self) -> RequestHandler:
-        return JSONErrors(self, loop=self._loop, **self._kwargs)
+        handler = JSONErrors(self, loop=self._loop, **self._kwargs)
+        handler.limits, handler.refusals = self.limits, self.refusals
+        return handler
 
     def connection_made(self, handler, transport) -> None:   # type: ignore[no-untyped-def]
         super().connection_made(handler, transport)
@@ -96,13 +105,14 @@ class LimitedServer(web.Server):
 class LimitedRunner(web.AppRunner):
     """An AppRunner whose server counts connections per address."""
 
-    def __init__(self, app: web.Application, limits: Limits, **kwargs) -> None:
+    def __init__(self, app: web.Application, limits: Limits, refusals: RefusalLog, **kwargs) -> None:
         super().__init__(app, **kwargs)
         self.limits = limits
+        self.refusals = refusals
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         limited = LimitedServer(server.request_handler, request_factory=server.request_factory,
                                 handler_cancellation=server.handler_cancellation,
-                                loop=server._loop, limits=self.limits, **server._kwargs)
+                                loop=server._loop, limits=self.limits, refusals=self.refusals, **server._kwargs)
         return limited

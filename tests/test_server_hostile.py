@@ -345,3 +345,32 @@ def test_one_address_cannot_hold_every_connection(tmp_path):
             c.close()
         server.stop()
     _no_traceback(tmp_path)
+
+
+def test_requests_that_are_not_http_are_one_log_line_and_charged_like_refusals(tmp_path):
+    """A flood of requests aiohttp cannot parse (a control byte in a header) is answered with
+    JSON, logged once for the address, and spends its refusal budget like other refusals."""
+    (tmp_path / 'server.toml').write_text(LIMITS)
+    server, _, _ = _server(tmp_path, '--config', str(tmp_path / 'server.toml'))
+    try:
+        answers = []
+        for _ in range(25):
+            with socket.create_connection(('127.0.0.1', server.port), timeout=30,
+                                          source_address=('127.0.0.2', 0)) as c:
+                c.sendall(b'GET /api/v1/health HTTP/1.1\r\nHost: t\r\nX-Odd: a\x01b\r\n\r\n')
+                answer = b''
+                try:
+                    while chunk := c.recv(65536):
+                        answer += chunk
+                except ConnectionResetError:      # a held connection closed with the request unread
+                    answer += b'(reset)'
+            answers.append(answer)
+        codes = [a.split(b' ')[1] if a.startswith(b'HTTP/1.') else a for a in answers]
+        assert b'"bad_request"' in answers[0] and codes[:10] == [b'400'] * 10, codes
+        later = codes[10:]              # held until the budget refills: at most every other one is heard
+        assert later.count(b'400') <= len(later) // 2 + 1 and set(later) - {b'400'} <= {b'429', b'(reset)'}, codes
+    finally:
+        server.stop()
+    log = (tmp_path / 'server.log').read_text()
+    assert log.count('refused 400 bad_request from 127.0.0.2') == 1, log[-2000:]
+    _no_traceback(tmp_path)
