@@ -31,7 +31,7 @@ def health_url(frames_url: str, gateway_id: str) -> str:
     return '%s/gateways/%s/health' % (base, gateway_id)
 
 
-def build(gw) -> dict:   # type: ignore[no-untyped-def]
+def build(gw, recent_errors: list[dict]) -> dict:   # type: ignore[no-untyped-def]
     status = gw.status()
     durable = status.get('durable_seq', -1)
     buses = [{'bus': s['bus'], 'protocol': s.get('protocol'), 'state': s.get('state', 'up'),
@@ -40,8 +40,7 @@ def build(gw) -> dict:   # type: ignore[no-untyped-def]
     points = {}
     for s in status.get('sources', []):
         points.update(s.get('points', {}))
-    errors = [{'at': e['at'], 'level': e['level'], 'message': e['message'][:500]}
-              for e in logbook.read(gw.cfg.data_dir, level='WARNING', limit=RECENT_ERRORS)]
+    errors = [{'at': e['at'], 'level': e['level'], 'message': e['message'][:500]} for e in recent_errors]
     return {
         'gateway': gw.cfg.id, 't': int(time.time() * 1000), 'version': status.get('version'),
         'health': health.figures(gw.cfg.data_dir), 'durable_seq': durable, 'oldest_seq': status.get('oldest_seq'),
@@ -62,7 +61,9 @@ def signed(report: dict, sign) -> tuple[bytes, str]:   # type: ignore[no-untyped
 
 async def send(session: aiohttp.ClientSession, url: str, gw) -> str | None:   # type: ignore[no-untyped-def]
     """None when the platform took the report, else why not."""
-    body, signature = signed(build(gw), gw.key.sign)
+    # the log files may hold megabytes: read in a thread, never on the loop that runs acquisition
+    errors = await asyncio.to_thread(logbook.read, gw.cfg.data_dir, '', 'WARNING', '', RECENT_ERRORS)
+    body, signature = signed(build(gw, errors), gw.key.sign)
     try:
         async with session.post(url, data=body, headers={'Content-Type': 'application/json',
                                                          'X-Tanji-Signature': signature}) as resp:

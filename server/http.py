@@ -96,7 +96,10 @@ async def read_body(request: web.Request, limit: int,
     try:
         async with asyncio.timeout(timeout or None):
             if screen is None or request.content_length is None:
-                return await request.read()
+                data = await request.read()             # a chunked body has no length to check beforehand
+                if len(data) > limit:
+                    raise Rejected('too_large', 'request body exceeds the limit of %d bytes' % limit)
+                return data
             head = await request.content.readexactly(min(PREFIX_BYTES, request.content_length))
             await screen(head)
             rest = await request.content.readexactly(request.content_length - len(head))

@@ -374,3 +374,20 @@ def test_requests_that_are_not_http_are_one_log_line_and_charged_like_refusals(t
     log = (tmp_path / 'server.log').read_text()
     assert log.count('refused 400 bad_request from 127.0.0.2') == 1, log[-2000:]
     _no_traceback(tmp_path)
+
+
+def test_a_chunked_body_is_held_to_the_routes_limit(tmp_path):
+    """A body sent in chunks has no Content-Length to check first; it is still held to the
+    route's limit (a health report: 64 KiB), not only to the largest frame's."""
+    server, _, _ = _server(tmp_path)
+    try:
+        conn = http.client.HTTPConnection('127.0.0.1', server.port, timeout=30)
+        conn.request('POST', '/api/v1/gateways/gw-a/health', body=iter([b'{"x": "' + b'a' * 100_000 + b'"}']),
+                     headers={'Content-Type': 'application/json', 'X-Tanji-Signature': '00' * 64},
+                     encode_chunked=True)
+        r = conn.getresponse()
+        assert (r.status, json.loads(r.read())['error']) == (413, 'too_large')
+        conn.close()
+    finally:
+        server.stop()
+    _no_traceback(tmp_path)

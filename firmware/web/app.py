@@ -6,6 +6,7 @@ the figures from the running Gateway's own status."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from aiohttp import web
@@ -152,15 +153,15 @@ def _log_filters(request: web.Request) -> dict:
 async def logs_page(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     filters = _log_filters(request)
+    entries = await asyncio.to_thread(logbook.read, gw.cfg.data_dir, limit=500, **filters)   # megabytes: off the loop
     return render(request, 'logs.html', status=gw.status(), filters=filters, kinds=logbook.KINDS,
-                  levels=logbook.LEVELS, entries=logbook.read(gw.cfg.data_dir, limit=500, **filters),
-                  query=request.query_string)
+                  levels=logbook.LEVELS, entries=entries, query=request.query_string)
 
 
 @needs('operator')
 async def logs_download(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
-    entries = logbook.read(gw.cfg.data_dir, limit=100_000, **_log_filters(request))
+    entries = await asyncio.to_thread(logbook.read, gw.cfg.data_dir, limit=100_000, **_log_filters(request))
     text = ''.join('%s %s %s: %s\n' % (e['at'], e['level'], e['logger'], e['message']) for e in reversed(entries))
     return web.Response(text=text, content_type='text/plain', charset='utf-8', headers={
         'Content-Disposition': 'attachment; filename="%s-log.txt"' % gw.cfg.id})
