@@ -18,7 +18,7 @@ import time
 
 import aiohttp
 
-from firmware import health, logbook
+from firmware import health, logbook, summary
 
 log = logging.getLogger('tanji.gateway')
 RECENT_ERRORS = 10
@@ -37,9 +37,7 @@ def build(gw, recent_errors: list[dict]) -> dict:   # type: ignore[no-untyped-de
     buses = [{'bus': s['bus'], 'protocol': s.get('protocol'), 'state': s.get('state', 'up'),
               'degraded_meters': sorted(m for m, v in s.get('meters', {}).items() if v.get('degraded'))}
              for s in status.get('sources', []) if 'bus' in s]
-    points = {}
-    for s in status.get('sources', []):
-        points.update(s.get('points', {}))
+    points = summary.points(status)
     errors = [{'at': e['at'], 'level': e['level'], 'message': e['message'][:500]} for e in recent_errors]
     return {
         'gateway': gw.cfg.id, 't': int(time.time() * 1000), 'version': status.get('version'),

@@ -11,6 +11,14 @@ from shared import civil
 STALE_S = 10.0            # status.json is rewritten every 2 s by a running gateway
 
 
+def points(status: dict) -> dict[str, dict]:
+    """Every point of a status by its key (meter/code), whichever source reads it."""
+    out: dict = {}
+    for source in status.get('sources', []):
+        out.update(source.get('points', {}))
+    return out
+
+
 def alarms(status: dict) -> list[str]:
     """The faults a running gateway is in, one sentence each (empty: all well)."""
     out = []
@@ -64,9 +72,7 @@ def text(status: dict, utc_offset_s: int, now: float | None = None) -> str:
             c['centre'], c.get('state'), c.get('cursor', -1), backlog,
             '' if nxt is None else ', next attempt in %.0f s' % nxt,
             ', last error: %s' % c['last_error'] if c.get('last_error') else ''))
-    points: dict = {}
-    for source in status.get('sources', []):
-        points.update(source.get('points', {}))
+    by_key = points(status)
     for source in status.get('sources', []):
         if 'bus' in source:
             lines.append('bus %s (%s): %s, %d readings, %d missing, %d timeouts' % (
@@ -74,7 +80,7 @@ def text(status: dict, utc_offset_s: int, now: float | None = None) -> str:
                 source.get('missing', 0), source.get('timeouts', 0)))
             for meter, m in sorted(source.get('meters', {}).items()):
                 lines.append('  meter %s: %s' % (meter, 'DEGRADED' if m.get('degraded') else 'ok'))
-                for key, p in sorted(points.items()):
+                for key, p in sorted(by_key.items()):
                     if key.startswith(meter + '/'):
                         lines.append('    point %s: %d good, %d missing, %d invalid, %d flagged%s' % (
                             key, p['good'], p['missing'], p['invalid'], p['flagged'],

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from firmware import health, logbook
+from firmware import health, logbook, summary
 from firmware.sources import manual as manual_inbox
 from firmware.web import chart
 from firmware.web.review import CORRECTION, FIELDS, Reviews, ReviewError
@@ -26,10 +26,7 @@ REVIEWS = web.AppKey('tanji_reviews', Reviews)
 
 
 def _points(status: dict) -> list[dict]:
-    points: dict = {}
-    for source in status.get('sources', []):
-        points.update(source.get('points', {}))
-    return [dict(p, key=key) for key, p in sorted(points.items())]
+    return [dict(p, key=key) for key, p in sorted(summary.points(status).items())]
 
 
 @needs('viewer')
