@@ -168,7 +168,10 @@ def test_a_wall_clock_set_back_stalls_neither_uploads_nor_retries_nor_polling(tm
         pending = gw.status()['durable_seq']
         row = platform.wait_ack(pending, timeout_s=60)                  # the retry came within the backoff
         assert row['ack'] >= pending, row
-        gw.wait_status(lambda s: s['counters']['clock_jumps'] == 2)
+        # the readings after the second jump must have reached the centre before it is read
+        final = gw.wait_status(lambda s: s['counters']['clock_jumps'] == 2
+                               and s['durable_seq'] > pending + 10)['durable_seq']
+        platform.wait_ack(final, timeout_s=60)
         gw.stop()
         by_code = _by_code(platform.records())
         assert len(by_code) == 5
