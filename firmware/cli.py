@@ -49,6 +49,8 @@ async def _run(args: argparse.Namespace) -> int:
     except OSError as e:
         raise GatewayConfigError('cannot open %s: %s' % (e.filename, e.strerror))
     await gw.start()
+    from firmware.reconfigure import Reconfigurer, restart_process
+    gw.reconfigurer = Reconfigurer.at_start(gw, args.config, watch=lambda task: task.add_done_callback(on_done))
     if cfg.sources is not None and not cfg.sources.empty():
         from firmware.sources import Acquisition
         gw.sources = Acquisition(cfg.sources, gw, gw.clock, int(cfg.utc_offset_h * 3600))
@@ -79,6 +81,7 @@ async def _run(args: argparse.Namespace) -> int:
         cfg.id, cfg.data_dir, gw.ring.durable_seq, len(cfg.centres)), flush=True)
     tasks.append(asyncio.create_task(_write_status(gw, os.path.join(cfg.data_dir, 'status.json')),
                                      name='tanji-status'))
+    tasks.append(asyncio.create_task(_stop_on(gw.reconfigurer.restart_requested, stop), name='tanji-restart'))
     page = await _start_page(gw, cfg) if cfg.web is not None else None
     if cfg.health_every_s:
         from firmware import report
@@ -93,8 +96,18 @@ async def _run(args: argparse.Namespace) -> int:
         log.warning('ALARM stopped within %.0f s leaving %d stuck task(s) behind (%s); everything durable is saved',
                     SHUTDOWN_S, len(stuck), ', '.join(sorted(t.get_name() for t in stuck)))
         logging.shutdown()
+        if gw.reconfigurer.restart_requested.is_set() and not died:
+            restart_process()
         os._exit(1 if died else 0)      # asyncio.run would wait for the stuck tasks forever
+    if gw.reconfigurer.restart_requested.is_set() and not died:
+        logging.shutdown()
+        restart_process()
     return 1 if died else 0
+
+
+async def _stop_on(event: asyncio.Event, stop: asyncio.Event) -> None:
+    await event.wait()
+    stop.set()
 
 
 async def _shutdown(gw, tasks: list[asyncio.Task], hurry: asyncio.Event) -> list[asyncio.Task]:

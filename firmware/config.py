@@ -35,6 +35,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from firmware.drivers.descriptor import Field
 from firmware.settings import GatewayConfigError, number, unique_name
 from firmware.sources import config as sources_config
 from shared import tls
@@ -59,6 +60,31 @@ class CentreConfig:
     pin_sha256: str = ''            # ...or by its SHA-256 (the centre prints it at start)
     plain_http: bool = False        # allow http:// to a host that is not loopback (a TLS tunnel carries it)
     seal_key: str = ''              # the centre's SM2 public key (PEM file): seal every frame (protocol.md §10)
+
+
+def _help(zh: str, en: str) -> dict:
+    return {'zh': zh, 'en': en}
+
+
+# A centre's settings as the page's form shows them (checked by parse below).
+CENTRE_FIELDS = [
+    Field('name', 'text', help=_help('数据中心名称', 'name of the centre')),
+    Field('url', 'text', help=_help('上传地址（https://…/api/v1/frames）', 'upload address (https://…/api/v1/frames)')),
+    Field('every_s', 'number', 60.0, _help('自动上传间隔（0：数据落盘即上传）', 'automatic upload every N seconds (0: as '
+                                                                          'soon as durable)'), low=0, unit='s'),
+    Field('times', 'list', None, _help('或在每天这些时刻上传（HH:MM，逗号分隔；GB/T 32151 第 7.5 条）',
+                                       'or upload at these local times of day (HH:MM, comma separated)')),
+    Field('max_records', 'int', 5000, _help('每帧最多记录数', 'most records in one frame'), low=1),
+    Field('max_bytes', 'int', 256 * 1024, _help('每帧最大字节数', 'largest frame in bytes'), low=1024),
+    Field('rate_bytes_s', 'number', 0.0, _help('带宽上限（字节/秒，0 不限）', 'bandwidth cap in bytes/s (0: none)'), low=0),
+    Field('ca_file', 'text', '', _help('信任该 CA 文件签发的证书', "trust the centre's certificate through this CA file")),
+    Field('pin_sha256', 'text', '', _help('或按证书 SHA-256 指纹信任（数据中心启动时打印）',
+                                          "or by its SHA-256 (the centre prints it at start)")),
+    Field('plain_http', 'bool', False, _help('允许明文 http 到非本机地址（由 TLS 隧道承载时）',
+                                             'allow http:// to a host that is not loopback (a TLS tunnel carries it)')),
+    Field('seal_key', 'text', '', _help('数据中心的 SM2 公钥文件：每帧加密（protocol.md §10）',
+                                        "the centre's SM2 public key (PEM file): seal every frame")),
+]
 
 
 @dataclass
@@ -137,8 +163,7 @@ def parse(doc: dict) -> GatewayConfig:
         where = 'centre[%d]' % (i + 1)
         if not isinstance(c, dict):
             raise GatewayConfigError('%s must be a table' % where)
-        extra = set(c) - {'name', 'url', 'every_s', 'times', 'max_records', 'max_bytes', 'rate_bytes_s', 'ca_file',
-                          'pin_sha256', 'plain_http', 'seal_key'}
+        extra = set(c) - {f.name for f in CENTRE_FIELDS}
         if extra:
             raise GatewayConfigError('%s: unknown setting(s) %s' % (where, ', '.join(sorted(extra))))
         name, url = unique_name(c, where, names), c.get('url')

@@ -90,6 +90,7 @@ class Gateway:
         self._new_data = {name: asyncio.Event() for name in self.deliveries}
         self._durable = asyncio.Event()
         self.sources = None                     # firmware.sources.Acquisition, when meters are configured
+        self.reconfigurer = None                # firmware.reconfigure.Reconfigurer, in `tanji gateway run`
         self._report = open(report_durable, 'a') if report_durable else None
         self._tasks: list[asyncio.Task] = []
         self.delivered_at: dict[str, list[tuple[int, float]]] = {name: [] for name in self.deliveries}
@@ -403,6 +404,7 @@ class Gateway:
         status = {'gateway': self.cfg.id, 'version': tanji_version(), 'durable_seq': self.ring.durable_seq,
                   'oldest_seq': self.ring.oldest_seq(), 'queued': self.ring.pending(), 'disk_error': self.disk_error,
                   'counters': dict(self.counters), 'centres': [d.status(now) for d in self.deliveries.values()],
-                  'sources': self.sources.status() if self.sources else [], 'time': self.clock.now()}
+                  'sources': self.sources.status() if self.sources else [], 'time': self.clock.now(),
+                  'config': self.reconfigurer.status() if self.reconfigurer else None}
         status['alarms'] = summary.alarms(status)
         return status

@@ -10,7 +10,8 @@ firmware/drivers/registry.py.  Portable (no re, no dataclasses).
 
 REQUIRED = object()        # a Field default: the setting must be given
 
-KINDS = ('text', 'int', 'number', 'choice', 'digits', 'hex', 'decimal', 'pair', 'table')
+KINDS = ('text', 'int', 'number', 'choice', 'digits', 'hex', 'decimal', 'pair', 'table', 'period', 'bool', 'list')
+PERIODS = {'minute': 60, 'hour': 3600}       # seed 001 §11.2: the minute and hour levels
 
 
 def _digits(text, alphabet):
@@ -24,7 +25,8 @@ class Field:
     """One setting.  kind: text | int | number | choice | digits (a fixed number of
     decimal digits, kept as text) | hex (hex digits of one of `lengths`, read as an
     int) | decimal (exact decimal text, kept as given) | pair (two decimals) | table
-    (a sub-table of `fields`)."""
+    (a sub-table of `fields`) | period ("minute", "hour" or a number of seconds) | bool |
+    list (of text)."""
 
     def __init__(self, name, kind, default=REQUIRED, help=None, choices=None, low=None, high=None,
                  lengths=None, fields=None, error=None, unit=None):
@@ -63,6 +65,23 @@ class Field:
                 raise self._wrong('must be a%s number in %s..%s, not %r' % (
                     'n integer' if kind == 'int' else '', '' if self.low is None else self.low,
                     '' if self.high is None else self.high, value))
+            return value
+        if kind == 'period':
+            if value in PERIODS:
+                return value
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise self._wrong('must be "minute", "hour" or a number of seconds > 0, not %r' % (value,))
+            return value
+        if kind == 'bool':
+            if not isinstance(value, bool):
+                raise self._wrong('must be true or false, not %r' % (value,))
+            return value
+        if kind == 'list':
+            if not isinstance(value, list) or not value:
+                raise self._wrong('must be a list of text')
+            for item in value:
+                if not isinstance(item, str) or not item:
+                    raise self._wrong('must be a list of text, not %r' % (item,))
             return value
         if kind == 'choice':
             if value not in self.choices:

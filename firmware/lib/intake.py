@@ -78,6 +78,14 @@ class Intake:
                 flag = FLAG_CLOCK
         return flag
 
+    def reconfigured(self, keys):
+        """The points were reconfigured: their rules are worked out again from their new settings,
+        and points no longer configured leave the status (their history stays in the log)."""
+        self._rules = {}
+        for table in (self.counts, self.last_reason, self.last_flagged, self.last_reading):
+            for key in [k for k in table if k not in keys]:
+                del table[key]
+
     def _rules_of(self, point):
         rules = self._rules.get(point.key)
         if rules is None:

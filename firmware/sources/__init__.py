@@ -18,13 +18,19 @@ OUTAGE_SLOTS_MAX = 1440    # a day of minute slots per point; a longer outage sh
 class Acquisition:
     """Owns one task per bus, MQTT broker, OPC UA server, HJ 212 listener and the manual inbox."""
 
-    def __init__(self, sources, gateway, clock, utc_offset_s: int) -> None:
+    def __init__(self, sources, gateway, clock, utc_offset_s: int, previous: Acquisition | None = None) -> None:
         from firmware.lib.intake import Intake
         from firmware.sources.bus import BusRunner
         from firmware.sources.hj212 import Hj212Listener
         from firmware.sources.manual import ManualInbox
         from firmware.sources.mqtt import MqttSource
-        self.intake = Intake(log_reason=self._log_reason)
+        self._reasons: dict[str, str] = {}
+        if previous is None:
+            self.intake = Intake(log_reason=self._log_reason)
+        else:                                   # reconfigured while running: the points' history goes on
+            self.intake = previous.intake
+            self.intake.log_reason = self._log_reason
+            self._reasons = previous._reasons
         self.utc_offset_s = utc_offset_s
         self.gateway = gateway
         self.clock = clock
@@ -38,7 +44,12 @@ class Acquisition:
             self.opcua = [OpcuaSource(o, gateway, clock, self.intake) for o in sources.opcua]
         self.manual = ManualInbox(gateway.cfg.data_dir, gateway, utc_offset_s) if sources.manual else None
         self._tasks: list[asyncio.Task] = []
-        self._reasons: dict[str, str] = {}
+        if previous is not None:
+            self.intake.reconfigured(self.point_keys())
+
+    def point_keys(self) -> set[str]:
+        keys = {p.key for b in self.buses for pts in b.points.values() for p in pts.values()}
+        return keys | {p.key for source in self.opcua for p in source.points.values()}
 
     def _log_reason(self, point, ts_ms: int, reason: str | None) -> None:
         # one line when a point's trouble starts, changes or ends, not one per failed reading
@@ -111,8 +122,11 @@ class Acquisition:
                         civil.local_iso(now_ms, self.utc_offset_s), recorded, points)
         return recorded
 
-    async def start(self) -> None:
-        self.record_outage(self.gateway, int(self.clock.now() * 1000), self.replay_log(self.gateway))
+    async def start(self, resumed: bool = False) -> None:
+        """Start every source; `resumed`: they take over from sources stopped a moment ago in this
+        process (a live reconfiguration), so there is no log to replay and no outage to record."""
+        if not resumed:
+            self.record_outage(self.gateway, int(self.clock.now() * 1000), self.replay_log(self.gateway))
         if self.manual is not None:
             self.manual.recover()
             self._tasks.append(asyncio.create_task(self.manual.run()))

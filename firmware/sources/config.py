@@ -11,13 +11,12 @@ from pathlib import Path
 
 from firmware.settings import check_keys, fail, number, text, unique_name
 from firmware.drivers import polled
-from firmware.drivers.descriptor import Protocol
+from firmware.drivers.descriptor import PERIODS, Field, Protocol
 from firmware.drivers.registry import PROTOCOLS
 from shared import units
 from shared.codec import codes, decimals
 from shared.codec.text import ascii_digits
 
-PERIODS = {'minute': 60, 'hour': 3600}
 BOARDS_DIR = Path(__file__).resolve().parent.parent.parent / 'hardware' / 'boards'
 
 
@@ -106,15 +105,42 @@ def _code_unit(doc: dict, where: str, tables) -> tuple[int, str]:
     return int(code), unit
 
 
-def _period(doc: dict, where: str, default='minute') -> float:
-    v = doc.get('every', default)
-    if isinstance(v, str):
-        if v not in PERIODS:
-            fail(where, 'every must be "minute", "hour" or a number of seconds, not %r' % v)
-        return float(PERIODS[v])
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-        fail(where, 'every must be "minute", "hour" or a number of seconds > 0, not %r' % (v,))
-    return float(v)
+def _help(zh: str, en: str) -> dict:
+    return {'zh': zh, 'en': en}
+
+
+EVERY = Field('every', 'period', 'minute', _help('采集频率：minute 分钟级，hour 小时级，或秒数（GB/T 32151 分钟级、小时级）',
+                                                'how often: minute, hour or a number of seconds'))
+
+# The settings every bus, meter and point has whatever its protocol, beside the protocol's own
+# (firmware/drivers/descriptor.py); the page's forms are made of both.  `bus` and `meter` name
+# a configured bus or meter: the page offers those names.
+COMMON_FIELDS = {
+    'bus': [Field('name', 'text', help=_help('总线名称（字母、数字、. _ -）', 'name of the bus (letters, digits, . _ -)')),
+            Field('protocol', 'choice', help=_help('通信规约', 'protocol'), choices=tuple(PROTOCOLS))],
+    'meter': [Field('name', 'text', help=_help('仪表名称（字母、数字、. _ -）', 'name of the meter (letters, digits, . _ -)')),
+              Field('bus', 'choice', help=_help('仪表所在的总线', 'the bus the meter is on'), choices=())],
+    'point': [Field('meter', 'choice', help=_help('测点所属的仪表', 'the meter the point is read from'), choices=()),
+              Field('code', 'text', help=_help('12 位数据项编码（DB35/T 2000）', '12-digit data-item code (DB35/T 2000)')),
+              Field('unit', 'text', help=_help('上报单位，如 kWh、t、m3', 'unit reported, e.g. kWh, t, m3')),
+              EVERY,
+              Field('low', 'decimal', None, _help('合理范围下限（超出标记为可疑）', 'lowest plausible value (below: flagged)')),
+              Field('high', 'decimal', None, _help('合理范围上限', 'highest plausible value')),
+              Field('max_per_hour', 'decimal', None, _help('累计量每小时最大增量', 'largest rise per hour of a total')),
+              Field('register_digits', 'int', None, _help('计度器整数位数（翻转判断）',
+                                                          'integer digits of the register (for rollover)'),
+                    low=1, high=18),
+              Field('meter_unit', 'text', None, _help('仪表给出的单位（与上报单位不同时）',
+                                                      'the unit the meter gives, when not the unit reported'))],
+}
+
+
+def _period(doc: dict, where: str) -> float:
+    try:
+        every = EVERY.value(doc)
+    except ValueError as e:
+        fail(where, str(e))
+    return float(PERIODS.get(every, every))
 
 
 def _decimal(doc: dict, key: str, where: str):
@@ -177,7 +203,7 @@ def _bus(doc: dict, where: str, seen: set, board: dict | None) -> BusConfig:
     protocol = PROTOCOLS.get(doc.get('protocol'))
     if protocol is None:
         fail(where, 'protocol must be one of %s, not %r' % (', '.join(PROTOCOLS), doc.get('protocol')))
-    _keys(doc, {'name', 'protocol'}, protocol, 'bus_fields', where)
+    _keys(doc, {f.name for f in COMMON_FIELDS['bus']}, protocol, 'bus_fields', where)
     bus = BusConfig(unique_name(doc, where, seen), protocol.name)
     s = _settings(doc, protocol.bus_fields, where)
     if protocol.transport == 'serial':
@@ -202,14 +228,14 @@ def _bus(doc: dict, where: str, seen: set, board: dict | None) -> BusConfig:
 
 def _meter(doc: dict, where: str, bus: BusConfig):
     protocol = PROTOCOLS[bus.protocol]
-    _keys(doc, {'name', 'bus'}, protocol, 'meter_fields', where)
+    _keys(doc, {f.name for f in COMMON_FIELDS['meter']}, protocol, 'meter_fields', where)
     try:
         return protocol.make_meter(_settings(doc, protocol.meter_fields, where))
     except ValueError as e:
         fail(where, str(e))
 
 
-POINT_SETTINGS = {'meter', 'code', 'unit', 'every', 'low', 'high', 'register_digits', 'max_per_hour', 'meter_unit'}
+POINT_SETTINGS = {f.name for f in COMMON_FIELDS['point']}
 
 
 def _point(doc: dict, where: str, meter_name: str, bus: BusConfig, tables) -> polled.Point:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from firmware import health, logbook, summary
 from firmware.sources import manual as manual_inbox
-from firmware.web import chart
+from firmware.web import chart, configure
 from firmware.web.review import CORRECTION, FIELDS, Reviews, ReviewError
 from shared import civil
 from shared.web import signin
@@ -181,7 +181,8 @@ def make_app(gateway, accounts: Accounts) -> web.Application:   # type: ignore[n
     app[ACCOUNTS] = accounts
     app[TEMPLATES] = templates(HERE / 'templates', utc_offset_s=int(gateway.cfg.utc_offset_h * 3600))
     app[GATEWAY] = gateway
-    app[REVIEWS] = Reviews(accounts.db, gateway.cfg.data_dir, gateway.cfg.sources, int(gateway.cfg.utc_offset_h * 3600))
+    app[REVIEWS] = Reviews(accounts.db, gateway.cfg.data_dir, lambda: gateway.cfg.sources,
+                           int(gateway.cfg.utc_offset_h * 3600))
     signin.add_routes(app)
     add_static(app.router)
     app.router.add_get('/', dashboard)
@@ -194,5 +195,6 @@ def make_app(gateway, accounts: Accounts) -> web.Application:   # type: ignore[n
     app.router.add_get('/logs.txt', logs_download)
     app.router.add_get('/audit', audit)
     app.router.add_get('/status.json', status_json)
+    configure.add_routes(app, gateway)
     return app
 

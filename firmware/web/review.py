@@ -42,11 +42,11 @@ def _field_of(error: str) -> str:
 
 
 class Reviews:
-    def __init__(self, db: sqlite3.Connection, data_dir: str, sources, utc_offset_s: int,   # type: ignore[no-untyped-def]
+    def __init__(self, db: sqlite3.Connection, data_dir: str, sources: Callable[[], object], utc_offset_s: int,
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.data_dir = data_dir
-        self.sources = sources
+        self.sources = sources                  # the sources configured now (they change with the configuration)
         self.utc_offset_s = utc_offset_s
         self.clock = clock
         db.executescript(SCHEMA)
@@ -64,9 +64,10 @@ class Reviews:
             except manual.EntryError as e:
                 raise ReviewError('reason' if 'reason' in str(e) else '', str(e))
         code = doc.get('code', '')
-        if ascii_digits(code) and owner_of(self.sources, int(code)) is not None:
+        owner = owner_of(self.sources(), int(code)) if ascii_digits(code) else None
+        if owner is not None:
             raise ReviewError('code', 'code %s is read by %s: a code identifies one monitoring point (seed 001 '
-                                      '§7.2); enter it under its own code' % (code, owner_of(self.sources, int(code))))
+                                      '§7.2); enter it under its own code' % (code, owner))
         try:
             _, journal = manual.entry(doc, int(self.clock() * 1000), self.utc_offset_s)
             journal['id'] = proposal_id or ''

@@ -1,0 +1,237 @@
+"""The page's configuration: buses, meters, points and centres edited through forms made
+from the driver descriptors (firmware/web/forms.py), each saved change a new version of
+the configuration (firmware/versions.py) applied by the running gateway's Reconfigurer,
+live when only the reading sources changed; the versions with who, when, why and a
+diff, one-click rollback, and the restart a version may wait for.  Admins only: a
+configuration decides what is measured and where it goes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from firmware.confedit import SECTIONS, Document, key_of
+from firmware.settings import GatewayConfigError
+from firmware.web import forms
+from shared.web.http import ACCOUNTS, needs, render, t, who
+
+GATEWAY = web.AppKey('tanji_config_gateway', object)
+
+
+def _reconfigurer(request: web.Request):   # type: ignore[no-untyped-def]
+    reconfigurer = request.app[GATEWAY].reconfigurer
+    if reconfigurer is None:
+        raise web.HTTPNotFound(text='this gateway runs without configuration versions')
+    return reconfigurer
+
+
+def _document(request: web.Request) -> Document:
+    return Document(_reconfigurer(request).versions.file_text())
+
+
+def _names(doc: Document) -> dict[str, list[str]]:
+    return {'bus': [key_of('bus', e) for e in doc.entries('bus')],
+            'meter': [key_of('meter', e) for e in doc.entries('meter')]}
+
+
+def _protocol(section: str, doc: Document, chosen: dict) -> str | None:
+    """The protocol whose fields a form shows: the bus's own, or that of the meter's bus."""
+    from firmware.drivers.registry import PROTOCOLS
+    if section == 'centre':
+        return None
+    if section == 'bus':
+        name = chosen.get('protocol')
+    else:
+        meter = doc.find('meter', str(chosen.get('meter', ''))) if section == 'point' else None
+        bus = doc.find('bus', str(meter.get('bus') if meter else chosen.get('bus', '')))
+        name = bus.get('protocol') if bus else None
+    return name if name in PROTOCOLS else None
+
+
+def _base(request: web.Request) -> dict:
+    gw = request.app[GATEWAY]
+    return {'status': gw.status(), 'config': gw.reconfigurer.status() if gw.reconfigurer else None}
+
+
+@needs('admin')
+async def overview(request: web.Request) -> web.StreamResponse:
+    doc = _document(request)
+    buses = []
+    for bus in doc.entries('bus'):
+        meters = []
+        for meter in doc.entries('meter'):
+            if meter.get('bus') == bus.get('name'):
+                points = [p for p in doc.entries('point') if p.get('meter') == meter.get('name')]
+                meters.append(dict(meter, points=points))
+        buses.append(dict(bus, meters=meters))
+    return render(request, 'config.html', buses=buses, centres=doc.entries('centre'),
+                  versions=_reconfigurer(request).versions.history(10), done=request.query.get('done'),
+                  version=request.query.get('version'), **_base(request))
+
+
+def _form_page(request: web.Request, section: str, key: str | None, doc: Document, chosen: dict,
+               values: dict[str, str] | None = None, errors: dict | None = None, http_status: int = 200
+               ) -> web.Response:
+    protocol = _protocol(section, doc, chosen)
+    fields = forms.fields_for(section, protocol, _names(doc)) if protocol or section == 'centre' else []
+    if values is None:
+        values = forms.to_form(fields, chosen)
+    from firmware.drivers.registry import PROTOCOLS
+    return render(request, 'config_form.html', http_status, section=section, key=key, fields=fields,
+                  values=values, errors=errors or {}, protocol=protocol, protocols=list(PROTOCOLS),
+                  names=_names(doc), chosen=chosen, why=str(chosen.get('why', '')), **_base(request))
+
+
+def _section(request: web.Request) -> str:
+    section = request.match_info['section']
+    if section not in SECTIONS:
+        raise web.HTTPNotFound()
+    return section
+
+
+@needs('admin')
+async def form(request: web.Request) -> web.StreamResponse:
+    section, key = _section(request), request.match_info.get('key')
+    doc = _document(request)
+    if key is None:
+        chosen = dict(request.query)
+    else:
+        chosen = doc.find(section, key)
+        if chosen is None:
+            raise web.HTTPNotFound()
+    return _form_page(request, section, key, doc, chosen)
+
+
+def _translated(request: web.Request, errors: dict) -> dict[str, str]:
+    return {name: t(request, e.key, **e.values) if isinstance(e, forms.FormError) else e
+            for name, e in errors.items()}
+
+
+@needs('admin')
+async def save(request: web.Request) -> web.StreamResponse:
+    section, key = _section(request), request.match_info.get('key')
+    posted = {k: str(v) for k, v in (await request.post()).items()}
+    doc = _document(request)
+    if key is not None and doc.find(section, key) is None:
+        raise web.HTTPNotFound()
+    protocol = _protocol(section, doc, posted)
+    if section != 'centre' and protocol is None:
+        return _form_page(request, section, key, doc, posted, posted,
+                          {'form': t(request, 'err_no_protocol_' + section)}, 400)
+    fields = forms.fields_for(section, protocol, _names(doc))
+    values, errors = forms.from_form(fields, posted)
+    if errors:
+        return _form_page(request, section, key, doc, posted, posted, _translated(request, errors), 400)
+    doc.put(section, key, values)
+    new_key = key_of(section, values)
+    keys = [key_of(section, e) for e in doc.entries(section)]
+    index = len(keys) - 1 if key is None else keys.index(new_key)
+    why = posted.get('why', '').strip() or '%s %s %s' % (section, new_key, 'added' if key is None else 'changed')
+    try:
+        version, live = await _reconfigurer(request).apply(doc.text(), who(request), why, 'page')
+    except GatewayConfigError as e:
+        field, message = forms.place_error(str(e), fields, section, index)
+        return _form_page(request, section, key, _document(request), posted, posted,
+                          {field: t(request, 'err_config', message=message)}, 400)
+    request.app[ACCOUNTS].audit(who(request), 'config.%s.%s' % (section, 'add' if key is None else 'change'),
+                                {'key': new_key, 'was': key, 'version': version.number, 'live': live, 'why': why})
+    raise web.HTTPSeeOther('/config?done=%s&version=%d' % ('live' if live else 'restart', version.number))
+
+
+@needs('admin')
+async def remove_page(request: web.Request) -> web.StreamResponse:
+    section, key = _section(request), request.match_info['key']
+    doc = _document(request)
+    if doc.find(section, key) is None:
+        raise web.HTTPNotFound()
+    return render(request, 'config_remove.html', section=section, key=key, children=doc.children(section, key),
+                  **_base(request))
+
+
+@needs('admin')
+async def remove(request: web.Request) -> web.StreamResponse:
+    section, key = _section(request), request.match_info['key']
+    posted = await request.post()
+    doc = _document(request)
+    if doc.find(section, key) is None:
+        raise web.HTTPNotFound()
+    removed = doc.remove(section, key)
+    why = str(posted.get('why', '')).strip() or '%s %s removed' % (section, key)
+    try:
+        version, live = await _reconfigurer(request).apply(doc.text(), who(request), why, 'page')
+    except GatewayConfigError as e:
+        return render(request, 'config_remove.html', 400, section=section, key=key,
+                      children=removed[1:], error=t(request, 'err_config', message=str(e)), **_base(request))
+    request.app[ACCOUNTS].audit(who(request), 'config.%s.remove' % section,
+                                {'key': key, 'removed': removed, 'version': version.number, 'live': live, 'why': why})
+    raise web.HTTPSeeOther('/config?done=%s&version=%d' % ('live' if live else 'restart', version.number))
+
+
+def _version(request: web.Request):   # type: ignore[no-untyped-def]
+    try:
+        number = int(request.match_info['number'])
+    except ValueError:
+        raise web.HTTPNotFound()
+    version = _reconfigurer(request).versions.get(number)
+    if version is None:
+        raise web.HTTPNotFound()
+    return version
+
+
+@needs('admin')
+async def versions_page(request: web.Request) -> web.StreamResponse:
+    return render(request, 'versions.html', versions=_reconfigurer(request).versions.history(200), **_base(request))
+
+
+@needs('admin')
+async def version_page(request: web.Request) -> web.StreamResponse:
+    version = _version(request)
+    return render(request, 'version.html', version=version,
+                  diff=_reconfigurer(request).versions.diff(version.number), **_base(request))
+
+
+@needs('admin')
+async def version_download(request: web.Request) -> web.StreamResponse:
+    version = _version(request)
+    gw = request.app[GATEWAY]
+    return web.Response(text=version.text, content_type='application/toml', charset='utf-8', headers={
+        'Content-Disposition': 'attachment; filename="%s-config-v%d.toml"' % (gw.cfg.id, version.number)})
+
+
+@needs('admin')
+async def rollback(request: web.Request) -> web.StreamResponse:
+    version = _version(request)
+    reconfigurer = _reconfigurer(request)
+    why = 'rollback to version %d' % version.number
+    try:
+        new, live = await reconfigurer.apply(version.text, who(request), why, 'rollback')
+    except GatewayConfigError as e:
+        return render(request, 'version.html', 400, version=version, diff=reconfigurer.versions.diff(version.number),
+                      error=t(request, 'err_config', message=str(e)), **_base(request))
+    request.app[ACCOUNTS].audit(who(request), 'config.rollback', {'to': version.number, 'version': new.number,
+                                                                  'live': live})
+    raise web.HTTPSeeOther('/config?done=%s&version=%d' % ('live' if live else 'restart', new.number))
+
+
+@needs('admin')
+async def restart(request: web.Request) -> web.StreamResponse:
+    reconfigurer = _reconfigurer(request)
+    request.app[ACCOUNTS].audit(who(request), 'gateway.restart', {'pending': reconfigurer.status()['pending']})
+    reconfigurer.request_restart(who(request))
+    return render(request, 'restarting.html', **_base(request))
+
+
+def add_routes(app: web.Application, gateway) -> None:   # type: ignore[no-untyped-def]
+    app[GATEWAY] = gateway
+    r = app.router
+    r.add_get('/config', overview)
+    r.add_get('/config/versions', versions_page)
+    r.add_get(r'/config/versions/{number:\d+}', version_page)
+    r.add_get(r'/config/versions/{number:\d+}.toml', version_download)
+    r.add_post(r'/config/versions/{number:\d+}/rollback', rollback)
+    r.add_post('/config/restart', restart)
+    r.add_get('/config/add/{section}', form)
+    r.add_post('/config/add/{section}', save)
+    r.add_get('/config/{section}/{key}', form)
+    r.add_post('/config/{section}/{key}', save)
+    r.add_get('/config/{section}/{key}/remove', remove_page)
+    r.add_post('/config/{section}/{key}/remove', remove)

@@ -1,0 +1,164 @@
+"""The configuration forms of the page: the fields of a bus, meter, point or centre (the
+loader's common settings and the protocol's own, from the driver descriptors), what a
+submitted form means as TOML values, and the loader's verdict put next to the field it
+names.  A form's text is turned into values by the field's kind and checked by the
+field itself (firmware/drivers/descriptor.py), then the whole configuration by the
+loader, so the page accepts exactly what the TOML file would."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from firmware.config import CENTRE_FIELDS
+from firmware.drivers.descriptor import PERIODS, Field
+from firmware.drivers.registry import PROTOCOLS
+from firmware.sources.config import COMMON_FIELDS
+
+SEPARATORS = re.compile(r'[,，\s]+')
+
+
+@dataclass
+class FormField:
+    """One input of a form: its dotted name (register.address), its description, and the
+    choices it offers now (the configured buses, meters)."""
+    name: str
+    field: Field
+    choices: tuple | None = None
+    group: str = ''                   # the sub-table it belongs to ('register'), '' for the entry's own
+
+    @property
+    def kind(self) -> str:
+        return self.field.kind
+
+
+def fields_for(section: str, protocol: str | None, names: dict[str, list[str]]) -> list[FormField]:
+    """The inputs of a `section` form for `protocol` (bus, meter, point; None for a centre)."""
+    if section == 'centre':
+        own: list[Field] = []
+        common = CENTRE_FIELDS
+    else:
+        common = COMMON_FIELDS[section]
+        spec = PROTOCOLS[protocol]
+        own = {'bus': spec.bus_fields, 'meter': spec.meter_fields, 'point': spec.point_fields}[section]
+    out = []
+    for f in list(common) + list(own):
+        if f.kind == 'table':
+            out += [FormField('%s.%s' % (f.name, sub.name), sub, sub.choices, f.name) for sub in f.fields]
+        else:
+            choices = tuple(names.get(f.name, ())) if f.kind == 'choice' and f.name in ('bus', 'meter') else f.choices
+            out.append(FormField(f.name, f, choices))
+    return out
+
+
+def to_form(fields: list[FormField], entry: dict) -> dict[str, str]:
+    """An entry's values as the form's text."""
+    out = {}
+    for ff in fields:
+        value = entry.get(ff.group, {}).get(ff.field.name) if ff.group else entry.get(ff.name)
+        if value is None:
+            out[ff.name] = ''
+        elif ff.kind == 'bool':
+            out[ff.name] = 'on' if value else ''
+        elif ff.kind in ('list', 'pair'):
+            out[ff.name] = ', '.join(str(v) for v in value)
+        else:
+            out[ff.name] = str(value)
+    return out
+
+
+class FormError(Exception):
+    """A message key of shared/web/i18n.py and its values."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+def from_form(fields: list[FormField], form: dict[str, str]) -> tuple[dict, dict[str, FormError]]:
+    """The TOML values a submitted form means, and the errors by field.  A blank optional
+    field, and one left at its default, is left out, so the file stays as short as written."""
+    values: dict = {}
+    errors: dict[str, FormError] = {}
+    for ff in fields:
+        text = form.get(ff.name, '').strip()
+        try:
+            value = _value(ff, text)
+            if value is not None and ff.kind != 'choice':        # a choice is one of ff.choices already
+                ff.field.parse(value)
+        except FormError as e:
+            errors[ff.name] = e
+            continue
+        except ValueError as e:
+            errors[ff.name] = FormError('err_setting', message=str(e))
+            continue
+        if value is None or (not ff.field.required and value == ff.field.default):
+            continue
+        if ff.group:
+            values.setdefault(ff.group, {})[ff.field.name] = value
+        else:
+            values[ff.name] = value
+    return values, errors
+
+
+def _value(ff: FormField, text: str) -> object:
+    kind = ff.kind
+    if kind == 'bool':
+        return text in ('on', 'true', '1')
+    if not text:
+        if ff.field.required:
+            raise FormError('err_required')
+        return None
+    if kind == 'int':
+        try:
+            return int(text)
+        except ValueError:
+            raise FormError('err_integer', text=text)
+    if kind in ('number', 'period'):
+        if kind == 'period' and text in PERIODS:
+            return text
+        return _number(text)
+    if kind == 'choice':
+        for choice in ff.choices or ():
+            if str(choice) == text:
+                return choice
+        raise FormError('err_choice', choices=', '.join(str(c) for c in ff.choices or ()))
+    if kind == 'list':
+        return [item for item in SEPARATORS.split(text) if item]
+    if kind == 'pair':
+        items = [item for item in SEPARATORS.split(text) if item]
+        if len(items) != 2:
+            raise FormError('err_pair')
+        return [_number(item) for item in items]
+    return text
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise FormError('err_number', text=text)
+
+
+WHERE = re.compile(r'^(\w+)\[(\d+)\]: (.*)$', re.S)
+
+
+def place_error(message: str, fields: list[FormField], section: str, index: int | None) -> tuple[str, str]:
+    """Where the loader's error goes: (field name, message) for a setting of the entry being
+    edited (`index` counts from 0 in its section), ('form', message) otherwise."""
+    m = WHERE.match(message)
+    if m is None or m.group(1) != section or index is None or int(m.group(2)) != index + 1:
+        return 'form', message
+    said = m.group(3)
+    head = re.split(r'[\s:.]', said, maxsplit=1)[0]
+    for ff in fields:
+        if head in (ff.name, ff.field.name) and (not ff.group or head == ff.field.name):
+            return ff.name, said
+        if ff.group and head == ff.group:
+            return ff.name, said
+    return 'form', said
