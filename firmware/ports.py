@@ -6,6 +6,7 @@ deadline passes.  The bus runner guarantees one exchange at a time per port."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 
 from shared.aio import wait_for
@@ -13,6 +14,10 @@ from shared.aio import wait_for
 
 class PortError(Exception):
     """The port itself failed (device gone, connection refused); not the meter's fault."""
+
+
+def _is_pty(path: str) -> bool:
+    return os.path.realpath(path).startswith('/dev/pts/')
 
 
 class SerialPort:
@@ -29,8 +34,17 @@ class SerialPort:
         import serial                      # pyserial: only where a serial bus is configured
         import termios                     # pyserial lets the device's refusal of a setting through as is
         try:
-            self._serial = serial.Serial(self.path, self.baud, bytesize=8, parity=self.parity,
-                                         stopbits=self.stopbits, timeout=0, exclusive=True)
+            try:
+                self._serial = serial.Serial(self.path, self.baud, bytesize=8, parity=self.parity,
+                                             stopbits=self.stopbits, timeout=0, exclusive=True)
+            except termios.error as e:
+                # A pseudo-terminal (a rig's line, a socat bridge to a serial server) has no parity
+                # and Linux refuses a setting it can apply none of (EINVAL), as on every open
+                # after the first; the bytes pass the same without it.
+                if e.args[:1] != (errno.EINVAL,) or self.parity == 'N' or not _is_pty(self.path):
+                    raise
+                self._serial = serial.Serial(self.path, self.baud, bytesize=8, parity='N',
+                                             stopbits=self.stopbits, timeout=0, exclusive=True)
         except termios.error as e:
             raise PortError('cannot set %s to %d baud 8%s%d: the device refuses (%s); check baud and parity'
                             % (self.path, self.baud, self.parity, self.stopbits, e.args[-1] if e.args else e))

@@ -75,6 +75,20 @@ class _Requests:
         return [f for f in self.parser.feed(data) if isinstance(f, dlt645.Frame) and not f.is_reply]
 
 
+def _overlaid(replies: list[bytes]) -> bytes:
+    """What a line carries when several meters answer at once: their bits wired-AND (an idle
+    RS-485 line is a 1).  On a real line the replies start a few bit times apart, so what
+    arrives never checks out; the overlay alone sometimes would, so its checksum is spoilt."""
+    size = max(len(r) for r in replies)
+    out = bytearray(b'\xff' * size)
+    for r in replies:
+        for i, b in enumerate(r):
+            out[i] &= b
+    if all(isinstance(item, dlt645.Frame) for item in dlt645.Parser().feed(bytes(out))):
+        out[-2] ^= 0x55
+    return bytes(out)
+
+
 class Dlt645Bus(MeterHandler):
     checksum_at = -2
 
@@ -88,10 +102,28 @@ class Dlt645Bus(MeterHandler):
         m = self._meter(frame)
         return m.faults if m is not None and frame.control not in (dlt645.TIME_SYNC,) else None
 
+    def _matching(self, address: str) -> list[SimDlt645Meter]:
+        """The meters an address reaches: its own, or every one whose digits match where the
+        address has digits ('AA' pairs are wildcards)."""
+        if address in self.meters:
+            return [self.meters[address]]
+        pairs = [address[i:i + 2] for i in range(0, 12, 2)]
+        if 'AA' not in pairs:
+            return []
+        return [m for a, m in self.meters.items()
+                if all(p == 'AA' or p == a[i * 2:i * 2 + 2] for i, p in enumerate(pairs))]
+
     def _meter(self, frame):
-        if frame.address == dlt645.WILDCARD and len(self.meters) == 1:
-            return next(iter(self.meters.values()))
-        return self.meters.get(frame.address)
+        matching = self._matching(frame.address)
+        return matching[0] if len(matching) == 1 else None
+
+    def _collision(self, frame, matching: list[SimDlt645Meter], now: float) -> bytes | None:
+        replies = []
+        for m in matching:
+            one = Dlt645Bus([m]).respond(frame.__class__(m.address, frame.control, frame.data), now, None)
+            if one is not None:
+                replies.append(one)
+        return _overlaid(replies) if replies else None
 
     def respond(self, frame, now: float, fault: str | None) -> bytes | None:
         c = frame.control
@@ -106,7 +138,10 @@ class Dlt645Bus(MeterHandler):
                 m = next(iter(self.meters.values()))
                 return dlt645.build(m.address, 0x93, dlt645.encode_address(m.address))
             return None                 # several meters would all answer: a real bus gives garbage
-        m = self._meter(frame)
+        matching = self._matching(frame.address)
+        if len(matching) > 1:
+            return self._collision(frame, matching, now)
+        m = matching[0] if matching else None
         if m is None:
             return None
         version = m.version

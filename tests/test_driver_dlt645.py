@@ -171,3 +171,41 @@ async def test_read_address_of_the_single_meter_on_a_line():
             await read_dlt645_address(two.device, parity='N', timeout_s=0.3)
     finally:
         await two.stop()
+
+
+async def test_a_scan_tells_apart_meters_whose_addresses_end_alike():
+    """Shortened addressing (AA in the high bytes): 100 probes, and 100 more under each clash."""
+    from firmware.ports import SerialPort
+    from firmware.sources.commission import scan_dlt645
+    addresses = ['000000000012', '000000001012', '000000002012', '000012345678']
+    line = PtyLine(Dlt645Bus([SimDlt645Meter(a, Profile()) for a in addresses]), time.time)
+    await line.start()
+    port = SerialPort(line.device, 2400, 'E')
+    seen = []
+    try:
+        found = await scan_dlt645(lambda request, reply: port.exchange(request, reply, 0.05),
+                                  lambda probes, so_far: seen.append(probes))
+    finally:
+        port.close()
+        await line.stop()
+    assert found == sorted(addresses)
+    assert seen[-1] == 200                      # the clash on ..12 cost one more level, and only one
+
+
+async def test_a_pty_opens_again_with_parity_after_it_was_closed():
+    """Linux refuses (EINVAL) a parity a pty cannot apply when nothing else changes, as on
+    every open after the first: the port opens it without parity instead of failing."""
+    from firmware.ports import SerialPort
+    line = PtyLine(Dlt645Bus([SimDlt645Meter('000012345678', Profile(start=42.0, rate=0))]), time.time)
+    await line.start()
+    try:
+        for _ in range(3):
+            port = SerialPort(line.device, 2400, 'E')
+            try:
+                reply = dlt645.ReadReply('000012345678', 0x00010000, dlt645.V2007)
+                assert await port.exchange(dlt645.build_read('000012345678', 0x00010000), reply, 1.0) == (4200, -2,
+                                                                                                            'kWh')
+            finally:
+                port.close()
+    finally:
+        await line.stop()

@@ -14,14 +14,17 @@ def byte(value):
 
 
 def address(text, size):
-    """A 2*size-digit address -> wire bytes, low byte first; all 'A's is the wildcard (AA ... AA)."""
+    """A 2*size-digit address -> wire bytes, low byte first.  'AA' in place of a pair of digits
+    is a wildcard byte: all 'A's address every meter (read address), and 'AA' in the high
+    pairs every meter whose low digits match (DL/T 645-2007 shortened addressing)."""
     if len(text) != 2 * size:
         raise ValueError('the address has %d digits' % (2 * size))
-    if text.upper() == 'A' * (2 * size):
-        return b'\xaa' * size
     out = bytearray(size)
     for i in range(size):
         pair = text[2 * size - 2 - 2 * i:2 * size - 2 * i]
+        if pair.upper() == 'AA':
+            out[i] = 0xAA
+            continue
         if not ascii_digits(pair):
             raise ValueError('address %r must be digits' % text)
         out[i] = (ord(pair[0]) - 48) << 4 | (ord(pair[1]) - 48)

@@ -18,6 +18,7 @@ from firmware.lib.intake import Intake
 from firmware.lib.reading import Reading
 from firmware.ports import PortError, SerialPort, TcpPort
 from shared import civil
+from shared.aio import wait_for
 from shared.codec.flags import FLAG_MISSING
 
 log = logging.getLogger('tanji.bus')
@@ -45,6 +46,9 @@ class BusRunner:
         self.time_sync = PROTOCOLS[cfg.protocol].time_sync
         self._next_time_sync = clock.now() if cfg.time_sync_s and self.time_sync is not None else None
         self._jumps = JumpDetector(clock)
+        self._lent: list[tuple] = []            # commissioning jobs waiting for the bus (borrow)
+        self.running = False
+        self._wake = asyncio.Event()            # a job was lent: stop waiting for the next poll
 
     def _follow_clock(self, now: float) -> None:
         """Polling slots follow the wall clock: after a jump, the next slots are the new
@@ -165,9 +169,41 @@ class BusRunner:
             log.warning('bus %s: time sync failed: %s', self.cfg.name, e)
         self._last_activity = asyncio.get_running_loop().time()
 
+    async def borrow(self, job):   # type: ignore[no-untyped-def]
+        """Run `await job(self)` between two meter visits (a commissioning read or scan probe
+        on a bus that is being polled); its result.  Waits for the bus at most MAX_WAIT_S."""
+        done = asyncio.get_running_loop().create_future()
+        self._lent.append((job, done))
+        self._wake.set()
+        return await done
+
+    async def exchange_once(self, request: bytes, reply, timeout_s: float):   # type: ignore[no-untyped-def]
+        """One request and its reply, no retry, after the bus's silence (commissioning probes)."""
+        await self._gap()
+        self.stats['transactions'] += 1
+        try:
+            return await self.port.exchange(request, reply, timeout_s)
+        finally:
+            self._last_activity = asyncio.get_running_loop().time()
+
+    async def _lend(self) -> None:
+        while self._lent:
+            job, done = self._lent.pop(0)
+            if done.cancelled():
+                continue
+            try:
+                done.set_result(await job(self))
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                done.cancel()
+                raise
+            except Exception as e:              # the job's own failure is its caller's to report
+                done.set_exception(e)
+
     async def run(self) -> None:
+        self.running = True
         try:
             while True:
+                await self._lend()
                 now = self.clock.now()
                 self._follow_clock(now)
                 if self._next_time_sync is not None and now >= self._next_time_sync:
@@ -175,7 +211,12 @@ class BusRunner:
                 action = self.scheduler.next(now)
                 if action[0] == polling.WAIT:
                     wait = MAX_WAIT_S if action[1] is None else min(MAX_WAIT_S, action[1] - now)
-                    await asyncio.sleep(max(0.0, self.clock.real_seconds(wait)))
+                    self._wake.clear()
+                    if not self._lent:
+                        try:
+                            await wait_for(self._wake.wait(), max(0.0, self.clock.real_seconds(wait)))
+                        except asyncio.TimeoutError:
+                            pass
                     continue
                 meter = action[1]
                 if action[0] == polling.SKIP:
@@ -205,6 +246,9 @@ class BusRunner:
                     self._emit(self.intake.missing(self.points[meter][key], int(slot * 1000),
                                                    'bus %s too busy to read this slot' % self.cfg.name))
         finally:
+            self.running = False
+            for _, done in self._lent:
+                done.cancel()
             self.port.close()
 
     def status(self) -> dict:

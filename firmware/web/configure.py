@@ -7,12 +7,21 @@ configuration decides what is measured and where it goes."""
 
 from __future__ import annotations
 
+import logging
+import time
+
 from aiohttp import web
 
 from firmware.confedit import SECTIONS, Document, key_of
+from firmware.drivers.errors import MeterError
+from firmware.ports import PortError
 from firmware.settings import GatewayConfigError
+from firmware.sources import commission
 from firmware.web import forms
+from shared.codec import decimals
 from shared.web.http import ACCOUNTS, needs, render, t, who
+
+log = logging.getLogger('tanji.config')
 
 GATEWAY = web.AppKey('tanji_config_gateway', object)
 
@@ -68,17 +77,51 @@ async def overview(request: web.Request) -> web.StreamResponse:
                   version=request.query.get('version'), **_base(request))
 
 
+FIRST = 'point.'      # a new meter's form carries its first point (the loader wants a meter to have one)
+
+
+def _first_point_fields(section: str, key: str | None, protocol: str | None, doc: Document) -> list:
+    if section != 'meter' or key is not None or protocol is None:
+        return []
+    return [ff for ff in forms.fields_for('point', protocol, _names(doc)) if ff.name != 'meter']
+
+
 def _form_page(request: web.Request, section: str, key: str | None, doc: Document, chosen: dict,
-               values: dict[str, str] | None = None, errors: dict | None = None, http_status: int = 200
-               ) -> web.Response:
+               values: dict[str, str] | None = None, errors: dict | None = None, http_status: int = 200,
+               tried: dict | None = None) -> web.Response:
     protocol = _protocol(section, doc, chosen)
     fields = forms.fields_for(section, protocol, _names(doc)) if protocol or section == 'centre' else []
+    first = forms.prefixed(_first_point_fields(section, key, protocol, doc), FIRST)
     if values is None:
         values = forms.to_form(fields, chosen)
     from firmware.drivers.registry import PROTOCOLS
-    return render(request, 'config_form.html', http_status, section=section, key=key, fields=fields,
+    return render(request, 'config_form.html', http_status, section=section, key=key, fields=fields, first=first,
                   values=values, errors=errors or {}, protocol=protocol, protocols=list(PROTOCOLS),
-                  names=_names(doc), chosen=chosen, why=str(chosen.get('why', '')), **_base(request))
+                  names=_names(doc), chosen=chosen, why=str(chosen.get('why', '')), tried=tried, **_base(request))
+
+
+async def _read_once(request: web.Request, text: str, meter: str, code: str) -> dict:
+    """The point `code` of `meter` read once as the configuration `text` describes it: the
+    running bus lends itself between two visits; a bus not running yet is opened for it."""
+    from firmware.sources.bus import BusRunner
+    from firmware.versions import check
+    gw = request.app[GATEWAY]
+    cfg = check(text, gw.cfg)
+    bus = next(b for b in cfg.sources.buses if meter in b.meters)
+    point = next(p for p in bus.points[meter] if '%012d' % int(p.code) == code)
+    running = next((r for r in (gw.sources.buses if gw.sources else ()) if r.cfg.name == bus.name
+                    and (r.cfg.port, r.cfg.host, r.cfg.tcp_port) == (bus.port, bus.host, bus.tcp_port)), None)
+    started = time.monotonic()
+    try:
+        readings = await commission.read_once(running or BusRunner(bus, None, gw.clock), bus.meters[meter], point)
+    except (MeterError, PortError) as e:
+        return {'ok': False, 'reason': getattr(e, 'reason', None) or str(e), 'code': code}
+    ms = (time.monotonic() - started) * 1000
+    shown = [{'code': '%012d' % int(r.code), 'value': decimals.format(r.value, r.exp),
+              'unit': r.unit or point.meter_unit or point.unit} for r in readings]
+    log.info('commissioning read of %s on bus %s by %s: %s', point.key, bus.name, who(request),
+             ', '.join('%(value)s %(unit)s' % r for r in shown))
+    return {'ok': True, 'readings': shown, 'ms': ms, 'code': code, 'unit': point.unit}
 
 
 def _section(request: web.Request) -> str:
@@ -108,6 +151,8 @@ def _translated(request: web.Request, errors: dict) -> dict[str, str]:
 
 @needs('admin')
 async def save(request: web.Request) -> web.StreamResponse:
+    """Save a form as the next version; with action=try (a point), read the point once as the
+    form describes it instead, and save nothing."""
     section, key = _section(request), request.match_info.get('key')
     posted = {k: str(v) for k, v in (await request.post()).items()}
     doc = _document(request)
@@ -118,18 +163,32 @@ async def save(request: web.Request) -> web.StreamResponse:
         return _form_page(request, section, key, doc, posted, posted,
                           {'form': t(request, 'err_no_protocol_' + section)}, 400)
     fields = forms.fields_for(section, protocol, _names(doc))
+    first = _first_point_fields(section, key, protocol, doc)
     values, errors = forms.from_form(fields, posted)
+    point, point_errors = forms.from_form(first, forms.under(posted, FIRST)) if first else ({}, {})
+    errors.update({FIRST + name: e for name, e in point_errors.items()})
     if errors:
         return _form_page(request, section, key, doc, posted, posted, _translated(request, errors), 400)
     doc.put(section, key, values)
     new_key = key_of(section, values)
     keys = [key_of(section, e) for e in doc.entries(section)]
     index = len(keys) - 1 if key is None else keys.index(new_key)
+    if first:
+        point = dict({'meter': new_key}, **point)
+        doc.put('point', None, point)
+    trying = posted.get('action') == 'try' and (section == 'point' or bool(first))
     why = posted.get('why', '').strip() or '%s %s %s' % (section, new_key, 'added' if key is None else 'changed')
     try:
+        if trying:
+            meter, code = (new_key, key_of('point', point)) if first else (str(values.get('meter')), new_key)
+            reading = await _read_once(request, doc.text(), meter, code)
+            return _form_page(request, section, key, _document(request), posted, posted, tried=reading)
         version, live = await _reconfigurer(request).apply(doc.text(), who(request), why, 'page')
     except GatewayConfigError as e:
         field, message = forms.place_error(str(e), fields, section, index)
+        if field == 'form' and first:
+            field, message = forms.place_error(str(e), first, 'point', len(doc.entries('point')) - 1)
+            field = 'form' if field == 'form' else FIRST + field
         return _form_page(request, section, key, _document(request), posted, posted,
                           {field: t(request, 'err_config', message=message)}, 400)
     request.app[ACCOUNTS].audit(who(request), 'config.%s.%s' % (section, 'add' if key is None else 'change'),
@@ -220,9 +279,55 @@ async def restart(request: web.Request) -> web.StreamResponse:
     return render(request, 'restarting.html', **_base(request))
 
 
+SCANS = web.AppKey('tanji_scans', dict)
+
+
+def _running_bus(request: web.Request, name: str):   # type: ignore[no-untyped-def]
+    gw = request.app[GATEWAY]
+    return next((r for r in (gw.sources.buses if gw.sources else ()) if r.cfg.name == name), None)
+
+
+@needs('admin')
+async def scan_page(request: web.Request) -> web.StreamResponse:
+    """The meters found on a DL/T 645-2007 line, and the button that looks for them."""
+    name = request.match_info['key']
+    bus = _document(request).find('bus', name)
+    if bus is None:
+        raise web.HTTPNotFound()
+    scan = request.app[SCANS].get(name)
+    configured = {str(m.get('address')): m['name'] for m in _document(request).entries('meter')
+                  if m.get('bus') == name and 'address' in m}
+    return render(request, 'scan.html', bus=bus, scannable=bus.get('protocol') == 'dlt645',
+                  running=_running_bus(request, name) is not None, scan=scan.status() if scan else None,
+                  configured=configured, **_base(request))
+
+
+@needs('admin')
+async def scan_start(request: web.Request) -> web.StreamResponse:
+    name = request.match_info['key']
+    bus = _document(request).find('bus', name)
+    runner = _running_bus(request, name)
+    if bus is None or bus.get('protocol') != 'dlt645' or runner is None or runner.cfg.protocol != 'dlt645':
+        raise web.HTTPNotFound()
+    scan = request.app[SCANS].get(name)
+    if scan is None or scan.finished is not None:
+        request.app[SCANS][name] = commission.Scan(runner)
+        request.app[ACCOUNTS].audit(who(request), 'bus.scan', {'bus': name})
+    raise web.HTTPSeeOther('/config/bus/%s/scan' % name)
+
+
+async def _stop_scans(app: web.Application) -> None:
+    for scan in app[SCANS].values():
+        scan.task.cancel()
+
+
 def add_routes(app: web.Application, gateway) -> None:   # type: ignore[no-untyped-def]
     app[GATEWAY] = gateway
+    app[SCANS] = {}
+    app.on_cleanup.append(_stop_scans)
     r = app.router
+    r.add_get('/config/bus/{key}/scan', scan_page)
+    r.add_post('/config/bus/{key}/scan', scan_start)
     r.add_get('/config', overview)
     r.add_get('/config/versions', versions_page)
     r.add_get(r'/config/versions/{number:\d+}', version_page)

@@ -51,6 +51,17 @@ def fields_for(section: str, protocol: str | None, names: dict[str, list[str]]) 
     return out
 
 
+def prefixed(fields: list[FormField], prefix: str) -> list[FormField]:
+    """The same inputs under `prefix` (a new meter's form carries its first point as 'point.')."""
+    return [FormField(prefix + ff.name, ff.field, ff.choices, prefix + ff.group if ff.group else '')
+            for ff in fields]
+
+
+def under(form: dict[str, str], prefix: str) -> dict[str, str]:
+    """The part of a submitted form under `prefix`, without it."""
+    return {k[len(prefix):]: v for k, v in form.items() if k.startswith(prefix)}
+
+
 def to_form(fields: list[FormField], entry: dict) -> dict[str, str]:
     """An entry's values as the form's text."""
     out = {}

@@ -205,6 +205,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     'err_no_protocol_bus': {'zh': '请选择通信规约', 'en': 'choose a protocol'},
     'err_no_protocol_meter': {'zh': '请选择已配置的总线', 'en': 'choose a configured bus'},
     'err_no_protocol_point': {'zh': '请选择已配置的仪表', 'en': 'choose a configured meter'},
+    'scan_line': {'zh': '查找线路上的电表', 'en': 'Find the meters on the line'},
+    'scan_dlt645_only': {'zh': '只有 DL/T 645-2007 线路可以自动查找表地址。', 'en': 'Only a DL/T 645-2007 line can be searched for meter addresses.'},
+    'scan_not_running': {'zh': '该总线尚未运行：请先保存总线配置。', 'en': 'The bus is not running yet: save the bus first.'},
+    'scan_intro': {'zh': '按缩位寻址逐字节查询线路上的电表（约 100 次查询，每次冲突再加 100 次），期间正常采集照常进行，只是稍慢。', 'en': 'Asks the line byte by byte with shortened addresses (about 100 probes, 100 more for each clash); polling goes on meanwhile, a little slower.'},
+    'scan_start': {'zh': '开始查找', 'en': 'Start the search'},
+    'scan_result': {'zh': '查找结果', 'en': 'Result'},
+    'scan_running': {'zh': '查找中……已查询 {probes} 次', 'en': 'Searching… {probes} probes so far'},
+    'scan_failed': {'zh': '查找失败：{reason}', 'en': 'The search failed: {reason}'},
+    'scan_done': {'zh': '查找完成：{probes} 次查询，找到 {n} 块电表', 'en': 'Done: {probes} probes, {n} meter(s) found'},
+    'meter_address': {'zh': '表地址', 'en': 'Meter address'},
+    'configured_as': {'zh': '已配置为仪表 {meter}', 'en': 'configured as meter {meter}'},
+    'read_once': {'zh': '读一次（不保存）', 'en': 'Read once (saves nothing)'},
+    'read_once_ok': {'zh': '读数：{value} {unit}（数据项 {code}），用时 {ms} 毫秒。尚未保存。', 'en': 'Read: {value} {unit} (code {code}) in {ms} ms. Not saved yet.'},
+    'read_once_failed': {'zh': '读取失败：{reason}。尚未保存。', 'en': 'The read failed: {reason}. Nothing saved.'},
+    'first_point': {'zh': '第一个测点', 'en': 'Its first point'},
+    'first_point_help': {'zh': '每块仪表至少要有一个测点；其他测点保存后可再添加。', 'en': 'A meter needs at least one point; add more once it is saved.'},
 }
 
 
