@@ -35,7 +35,7 @@ class Field:
         self.name = name
         self.kind = kind
         self.default = default
-        self.help = help or {}          # {'zh': ..., 'en': ...}
+        self.help = help or {}          # {'zh': '标签：说明', 'en': 'label: detail'}; the page's label is the part before the colon
         self.choices = choices
         self.low = low
         self.high = high

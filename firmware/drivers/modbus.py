@@ -358,17 +358,20 @@ class ModbusDevice:
 
 # -- what the gateway needs to know (firmware/drivers/descriptor.py) ---------------------------------
 
-_ORDER_HELP = {'zh': 'big 高位在前，little 低位在前', 'en': 'big: most significant first; little: least first'}
+_WORD_ORDER = {'zh': '字序：big 高位字在前，little 低位字在前',
+               'en': 'word order: big, most significant word first; little, least first'}
+_BYTE_ORDER = {'zh': '字节序：big 高位字节在前，little 低位字节在前',
+               'en': 'byte order: big, most significant byte first; little, least first'}
 _REGISTER = Field('register', 'table', help={'zh': '寄存器：地址、类型、功能码、字/字节序、换算',
                                              'en': 'register: address, type, function, word/byte order, scaling'},
                   error='register = {address = ..., type = ...} is required for a Modbus point', fields=[
     Field('address', 'int', help={'zh': '寄存器地址（从 0 起）', 'en': 'register address (from 0)'}, low=0, high=0xFFFF),
     Field('type', 'choice', 'u16', {'zh': '数据类型', 'en': 'data type'}, choices=tuple(sorted(registers.TYPES))),
-    Field('function', 'choice', 'holding', {'zh': 'holding 保持寄存器（03），input 输入寄存器（04）',
-                                            'en': 'holding registers (03) or input registers (04)'},
+    Field('function', 'choice', 'holding', {'zh': '功能码：holding 保持寄存器（03），input 输入寄存器（04）',
+                                            'en': 'function: holding registers (03) or input registers (04)'},
           choices=tuple(sorted(FUNCTIONS))),
-    Field('word_order', 'choice', 'big', _ORDER_HELP, choices=registers.ORDERS),
-    Field('byte_order', 'choice', 'big', _ORDER_HELP, choices=registers.ORDERS),
+    Field('word_order', 'choice', 'big', _WORD_ORDER, choices=registers.ORDERS),
+    Field('byte_order', 'choice', 'big', _BYTE_ORDER, choices=registers.ORDERS),
     Field('scale', 'decimal', '1', {'zh': '乘数（精确小数）', 'en': 'multiplier (exact decimal)'}),
     Field('offset', 'decimal', '0', {'zh': '偏移（精确小数）', 'en': 'offset (exact decimal)'}),
     Field('loop', 'pair', None, {'zh': '4-20 mA 对应的量程 [下限, 上限]', 'en': 'range of the 4-20 mA loop [low, high]'}),

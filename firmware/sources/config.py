@@ -109,7 +109,7 @@ def _help(zh: str, en: str) -> dict:
     return {'zh': zh, 'en': en}
 
 
-EVERY = Field('every', 'period', 'minute', _help('采集频率：minute 分钟级，hour 小时级，或秒数（GB/T 32151 分钟级、小时级）',
+EVERY = Field('every', 'period', 'minute', _help('采集频率：minute 分钟级，hour 小时级，或秒数',
                                                 'how often: minute, hour or a number of seconds'))
 
 # The settings every bus, meter and point has whatever its protocol, beside the protocol's own

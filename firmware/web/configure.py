@@ -96,6 +96,7 @@ def _form_page(request: web.Request, section: str, key: str | None, doc: Documen
         values = forms.to_form(fields, chosen)
     from firmware.drivers.registry import PROTOCOLS
     return render(request, 'config_form.html', http_status, section=section, key=key, fields=fields, first=first,
+                  label_and_help=forms.label_and_help,
                   values=values, errors=errors or {}, protocol=protocol, protocols=list(PROTOCOLS),
                   names=_names(doc), chosen=chosen, why=str(chosen.get('why', '')), tried=tried, **_base(request))
 

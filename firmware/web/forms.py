@@ -16,6 +16,25 @@ from firmware.drivers.registry import PROTOCOLS
 from firmware.sources.config import COMMON_FIELDS
 
 SEPARATORS = re.compile(r'[,，\s]+')
+COLON = re.compile(r'：|: ')
+LABEL_END = re.compile(r'[，（]|, | \(')
+
+
+def label_and_help(text: str) -> tuple[str, str]:
+    """A descriptor's help sentence as a short label and the rest: 'label：detail' (the
+    descriptors' convention), else up to the first comma or parenthesis ('上报单位，如 kWh'
+    -> ('上报单位', '如 kWh')), neither counted within brackets, so a label stays short
+    and the detail goes beneath."""
+    def outside(m: re.Match) -> bool:        # not within (...), （...） or [...]
+        before = text[:m.start()]
+        return sum(before.count(c) for c in '([（') == sum(before.count(c) for c in ')]）')
+    m = next((m for m in COLON.finditer(text) if outside(m)), None)
+    if m is None:
+        m = next((m for m in LABEL_END.finditer(text) if outside(m)), None)
+    if m is None:
+        return text, ''
+    rest = text[m.start():].strip() if m.group() in ('（', ' (') else text[m.end():]
+    return text[:m.start()], rest
 
 
 @dataclass
