@@ -82,6 +82,8 @@ async def _run(args: argparse.Namespace) -> int:
     tasks.append(asyncio.create_task(_write_status(gw, os.path.join(cfg.data_dir, 'status.json')),
                                      name='tanji-status'))
     tasks.append(asyncio.create_task(_stop_on(gw.reconfigurer.restart_requested, stop), name='tanji-restart'))
+    if gw.tally is not None:
+        tasks.append(asyncio.create_task(_save_tally(gw), name='tanji-tally'))
     page = await _start_page(gw, cfg) if cfg.web is not None else None
     if cfg.health_every_s:
         from firmware import report
@@ -103,6 +105,15 @@ async def _run(args: argparse.Namespace) -> int:
         logging.shutdown()
         restart_process()
     return 1 if died else 0
+
+
+TALLY_SAVE_S = 60.0
+
+
+async def _save_tally(gw) -> None:   # type: ignore[no-untyped-def]
+    while True:
+        await asyncio.sleep(TALLY_SAVE_S)
+        await asyncio.to_thread(gw.write_tally, gw.tally_snapshot())
 
 
 async def _stop_on(event: asyncio.Event, stop: asyncio.Event) -> None:

@@ -108,6 +108,7 @@ class GatewayConfig:
     source: dict = field(default_factory=dict)
     sources: object = None           # firmware.sources.config.Sources
     web: WebConfig | None = None     # the local page; None: off
+    accounting: dict | None = None   # [accounting]: the live emissions' scenario (firmware/emissions.py); None: off
 
     @property
     def segment_size(self) -> int:
@@ -126,7 +127,8 @@ def _time_of_day(text: str, where: str) -> int:
 
 
 def parse(doc: dict) -> GatewayConfig:
-    unknown = set(doc) - {'gateway', 'centre', 'source', 'bus', 'meter', 'point', 'mqtt', 'opcua', 'hj212', 'manual', 'web'}
+    unknown = set(doc) - {'gateway', 'centre', 'source', 'bus', 'meter', 'point', 'mqtt', 'opcua', 'hj212', 'manual', 'web',
+                          'accounting'}
     if unknown:
         raise GatewayConfigError('unknown section(s): %s' % ', '.join(sorted(unknown)))
     g = doc.get('gateway')
@@ -199,6 +201,10 @@ def parse(doc: dict) -> GatewayConfig:
         raise GatewayConfigError('[source] must be a table')
     cfg.source = source
     cfg.web = _web(doc.get('web'))
+    if doc.get('accounting') is not None:
+        from firmware import emissions
+        emissions.load(doc['accounting'], cfg.id)       # checked here: a scenario that cannot be used stops the start
+        cfg.accounting = doc['accounting']
     cfg.sources = sources_config.parse(doc, cfg.id, utc_offset_s=int(cfg.utc_offset_h * 3600))
     if cfg.source and not cfg.sources.empty():
         raise GatewayConfigError('[source] (synthetic meters) and meter sources cannot be combined')

@@ -76,6 +76,13 @@ class Gateway:
         self.deliveries: dict[str, delivery.Delivery] = {}
         self.centres = {c.name: c for c in cfg.centres}
         self.history = History()                # the last hours of each code, for the page's charts
+        self.tally = self.emissions = None      # live accounting ([accounting]): the page's emissions
+        if cfg.accounting is not None:
+            from firmware.emissions import LiveEmissions
+            from firmware.tally import Tally
+            offset = int(cfg.utc_offset_h * 3600)
+            self.tally = Tally(offset, os.path.join(cfg.data_dir, 'tally.json'))
+            self.emissions = LiveEmissions(cfg.id, cfg.accounting, self.tally, offset)
         self.sealers = {c.name: seal.Sealer(cfg.id, self.key.sign, point) for c in cfg.centres
                         if (point := centre_seal_point(c)) is not None}
         self.readers = {}
@@ -104,6 +111,8 @@ class Gateway:
         reading's number is declared lost ('disk_full') and counted."""
         seq = self.ring.next_seq
         self.history.add(int(r.code), r.ts_ms, r.value, r.exp, r.unit)
+        if self.tally is not None:
+            self.tally.add(int(r.code), r.ts_ms, r.value, r.exp, r.flags, r.unit)
         try:
             self.ring.append(r.pack())
         except RingFull:
@@ -387,8 +396,26 @@ class Gateway:
         self.close()
         return stuck
 
+    def tally_snapshot(self) -> str | None:
+        if self.tally is None:
+            return None
+        self.tally.prune(int(self.clock.now() * 1000))
+        return self.tally.snapshot()
+
+    def write_tally(self, text: str | None) -> None:
+        """Save the live accounting's tally; a failed write is one log line (the page's figures
+        restart from the next readings after a restart, nothing else is lost)."""
+        if text is None:
+            return
+        try:
+            self.tally.write(text)
+        except OSError as e:
+            self.tally.dirty = True
+            log.warning('cannot save the live accounting tally: %s', e.strerror or e)
+
     def close(self) -> None:
         """Commit what is queued, save the state and close the log."""
+        self.write_tally(self.tally_snapshot())
         try:
             self.commit()
             self.save_state(clean_stop=True)

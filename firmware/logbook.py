@@ -3,7 +3,8 @@ written to DATA_DIR/logs/gateway.log (rotated at 2 MB, five files kept) as well 
 stderr, and read back filtered by kind, level and text.  Kinds come from the logger
 and the line: acquisition (buses, meters, MQTT, OPC UA, HJ 212, manual entries),
 upload (data centres), storage (the log, the disk, the clock), configuration (versions
-applied, reverted, waiting for a restart), page (the local page)."""
+applied, reverted, waiting for a restart), accounting (the scenario and the factor and
+method libraries the live emissions use), page (the local page)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import sys
 FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
 MAX_BYTES = 2 * 1024 * 1024
 BACKUPS = 5
-KINDS = ('acquisition', 'upload', 'storage', 'configuration', 'page')
+KINDS = ('acquisition', 'upload', 'storage', 'configuration', 'accounting', 'page')
 LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
 LINE = re.compile(r'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ ([A-Z]+) ([\w.]+): (.*)')
 ACQUISITION = ('tanji.bus', 'tanji.hj212', 'tanji.mqtt', 'tanji.opcua', 'tanji.sources', 'tanji.manual')
@@ -65,6 +66,8 @@ def kind_of(logger: str, message: str) -> str:
         return 'page'
     if logger.startswith('tanji.config'):
         return 'configuration'
+    if logger.startswith('tanji.accounting'):
+        return 'accounting'
     if 'centre' in message or 'upload' in message:
         return 'upload'
     return 'storage'

@@ -13,11 +13,11 @@ from server.http import BadQuery, actor, json_body, json_error, json_response, n
 from server.store import StoreError, tokens
 from server.store import accounting as kept
 from shared import civil
+from shared.accounting import binding
 from shared.accounting.engine import Engine, ScenarioError
 from shared.accounting.scenario import check_shape, utc_offset_s
 from shared.accounting.factors import FactorError, FactorLibrary
 from shared.accounting.methods import MethodLibrary
-from shared.codec import codes
 
 MAX_READINGS = 2_000_000          # per meter-bound source and request
 
@@ -53,31 +53,10 @@ def put_scenario(conn: Connection, who: str, name: str, doc: dict, now: int) -> 
 
 def _bind_meters(conn: Connection, scenario: dict, since_ms: int, until_ms: int) -> dict:
     """The scenario with each meter-bound source's activity filled from stored records."""
-    sources = []
-    for src in scenario.get('sources', []):
-        meter = src.get('meter') if isinstance(src, dict) else None
-        if meter:
-            if not isinstance(meter, dict) or not meter.get('gateway') or not meter.get('code'):
-                raise ScenarioError('source %s: meter needs "gateway" and "code"' % src.get('id'))
-            readings = kept.meter_readings(conn, meter['gateway'], meter['code'], since_ms, until_ms, MAX_READINGS)
-            unit = meter.get('unit') or kept.meter_unit(conn, meter['gateway'], meter['code'])
-            if _reading_kind(meter['code']) == 'amount':     # each value the amount of its period: summed
-                activity = {'amounts': [r for r in readings if r[0] >= since_ms], 'unit': unit}
-            else:
-                activity = {'readings': readings, 'unit': unit}
-            for key in ('register_digits', 'multiplier', 'max_per_hour'):
-                if key in meter:
-                    activity[key] = meter[key]
-            src = dict(src, activity=activity)
-        sources.append(src)
-    return dict(scenario, sources=sources)
-
-
-def _reading_kind(code: object) -> str | None:
-    try:
-        return codes.tables().reading_kind(str(code))
-    except codes.CodeError:
-        return None
+    def fetch(gateway: str, code: str) -> tuple[list, str | None]:
+        return (kept.meter_readings(conn, gateway, code, since_ms, until_ms, MAX_READINGS),
+                kept.meter_unit(conn, gateway, code))
+    return binding.bind_meters(scenario, fetch, since_ms)
 
 
 def parse_period(text: str, utc_offset_s: int) -> tuple[int, int, int]:

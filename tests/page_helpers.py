@@ -19,7 +19,8 @@ class PageGateway:
     """With `meters`, three energy points read every second from a Modbus rig; with `sources`,
     the buses, meters and points of that TOML text; else synthetic readings."""
 
-    def __init__(self, workdir: Path, meters: bool = False, manual: bool = False, sources: str | None = None) -> None:
+    def __init__(self, workdir: Path, meters: bool = False, manual: bool = False, sources: str | None = None,
+                 extra: str = '') -> None:
         self.platform = Platform(workdir, 'GW-FAULT')
         self.port = free_port()
         self.rig = ModbusRig(workdir) if meters else None
@@ -28,7 +29,7 @@ class PageGateway:
         self.config = gateway_config(workdir, self.platform.key_path, self.platform.url, workdir / 'data',
                                      upload_every_s=3600, **source)
         self.config.write_text(self.config.read_text() + (sources or '') + '\n[web]\nlisten = "127.0.0.1:%d"\n'
-                               % self.port + ('\n[manual]\nenabled = true\n' if manual else ''))
+                               % self.port + ('\n[manual]\nenabled = true\n' if manual else '') + extra)
         self.gateway = GatewayProcess(workdir, self.config)
         self.gateway.wait_log('local page on')
         self.url = 'http://127.0.0.1:%d' % self.port

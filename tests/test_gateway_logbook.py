@@ -17,10 +17,12 @@ def test_lines_are_read_back_filtered_and_newest_first(tmp_path):
         '2026-12-01 10:00:02,003 ERROR tanji.gateway: ALARM the log cannot be written: No space left\n'
         'Traceback (most recent call last):\n  File "x"\n'
         '2026-12-01 10:00:03,004 INFO tanji.web: local page on http://127.0.0.1:8480/\n'
-        '2026-12-01 10:00:04,005 WARNING tanji.config: configuration version 3 waits for a restart (centre changed)\n')
+        '2026-12-01 10:00:04,005 WARNING tanji.config: configuration version 3 waits for a restart (centre changed)\n'
+        '2026-12-01 10:00:05,006 INFO tanji.accounting: live accounting: scenario x, factor library 2026.1\n')
     everything = logbook.read(str(tmp_path))
-    assert [e['kind'] for e in everything] == ['configuration', 'page', 'storage', 'upload', 'acquisition']
-    assert everything[2]['message'].endswith('Traceback (most recent call last):\n  File "x"')
+    assert [e['kind'] for e in everything] == ['accounting', 'configuration', 'page', 'storage', 'upload',
+                                               'acquisition']
+    assert everything[3]['message'].endswith('Traceback (most recent call last):\n  File "x"')
     assert [e['kind'] for e in logbook.read(str(tmp_path), level='WARNING')] == ['configuration', 'storage', 'upload']
     assert [e['at'] for e in logbook.read(str(tmp_path), kind='upload')] == ['2026-12-01 10:00:01']
     assert len(logbook.read(str(tmp_path), text='RS485')) == 1

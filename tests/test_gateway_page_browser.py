@@ -41,7 +41,9 @@ def _shot(page, name: str) -> None:
 
 
 def test_a_field_engineers_first_minutes(tmp_path, browser):
-    gw = PageGateway(tmp_path, meters=True, manual=True)
+    from test_gateway_live_emissions import _scenario
+    gw = PageGateway(tmp_path, meters=True, manual=True, extra='\n[accounting]\nscenario = "%s"\n' % _scenario(tmp_path))
+    today = time.strftime('%Y-%m-%d', time.gmtime(time.time() + 8 * 3600))
     try:
         context = browser.new_context(viewport=DESKTOP, locale='zh-CN')
         page = context.new_page()
@@ -90,8 +92,8 @@ def test_a_field_engineers_first_minutes(tmp_path, browser):
         page.get_by_label('数据项编码').fill('080100202001')
         page.get_by_label('数值').fill('125.5')
         page.get_by_label('单位').fill('MWh')
-        page.get_by_label('期间起').fill('2026-11-01')
-        page.get_by_label('期间止').fill('2026-11-30')
+        page.get_by_label('期间起').fill(today)
+        page.get_by_label('期间止').fill(today)
         page.get_by_label('凭证编号').fill('INV-2026-1187')
         page.get_by_role('button', name='提交审核').click()
         assert page.locator('#e-unit').is_visible()                       # coal is not in MWh
@@ -99,7 +101,27 @@ def test_a_field_engineers_first_minutes(tmp_path, browser):
         page.get_by_label('单位').fill('t')
         page.get_by_role('button', name='提交审核').click()
         assert page.get_by_text('已提交，等待另一名操作员审核。').is_visible()
+        assert page.get_by_text('该数值计入 kiln-coal：218.590 tCO2e').is_visible()     # before anyone approves
         _shot(page, 'manual-zh-desktop')
+        assert gw.passwd('bob', 'bob password 1', 'operator').returncode == 0
+        second = browser.new_context(viewport=DESKTOP, locale='zh-CN')
+        bob = second.new_page()
+        bob.goto(gw.url + '/signin')
+        bob.get_by_label('用户名').fill('bob')
+        bob.get_by_label('密码').fill('bob password 1')
+        bob.get_by_role('button', name='登录').click()
+        bob.goto(gw.url + '/manual')
+        bob.get_by_role('button', name='审核通过').click()
+        assert bob.get_by_text('已通过审核，数据将写入日志并上传。').is_visible()
+        bob.goto(gw.url + '/')
+        deadline = time.monotonic() + 60          # the approved value reaches the live emissions
+        while bob.locator('#emissions tr', has_text='kiln-coal').count() == 0:
+            assert time.monotonic() < deadline, bob.locator('#emissions').inner_text()
+            time.sleep(1)
+            bob.reload()
+        assert '218.590 t' in bob.locator('#emissions tr', has_text='kiln-coal').inner_text()
+        _shot(bob, 'dashboard-emissions-zh-desktop')
+        second.close()
         page.goto(gw.url + '/')
 
         page.get_by_role('link', name='English').click()

@@ -16,6 +16,7 @@ from firmware.sources import manual as manual_inbox
 from firmware.web import chart, configure
 from firmware.web.review import CORRECTION, FIELDS, Reviews, ReviewError
 from shared import civil
+from shared.accounting.exact import present
 from shared.web import signin
 from shared.web.accounts import Accounts
 from shared.web.http import ACCOUNTS, TEMPLATES, add_static, needs, page_middleware, render, templates, who
@@ -37,7 +38,23 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     centres = [dict(c, backlog=max(0, durable - c.get('cursor', -1))) for c in status.get('centres', [])]
     buses = [s for s in status.get('sources', []) if 'bus' in s]
     return render(request, 'dashboard.html', status=status, centres=centres, buses=buses, points=_points(status),
-                  health=health.figures(gw.cfg.data_dir), sent=request.query.get('sent'))
+                  health=health.figures(gw.cfg.data_dir), sent=request.query.get('sent'),
+                  emissions=await _emissions(gw), present=present)
+
+
+async def _emissions(gw) -> dict | None:   # type: ignore[no-untyped-def]
+    """Today's and this month's live emissions, computed off the loop (exact arithmetic)."""
+    if gw.emissions is None:
+        return None
+    out = {}
+    now_ms = int(gw.clock.now() * 1000)
+    for period in ('today', 'month'):
+        out[period] = gw.emissions.fresh(period)
+        if out[period] is None:
+            bound, since = gw.emissions.bind(period, now_ms)
+            out[period] = await asyncio.to_thread(gw.emissions.compute, period, bound, since)
+    out['left_out'] = gw.emissions.left_out
+    return out
 
 
 @needs('operator')
@@ -61,8 +78,8 @@ def _manual_enabled(request: web.Request) -> bool:
     return sources is not None and bool(sources.manual)
 
 
-def _manual_page(request: web.Request, http_status: int = 200, form: dict | None = None, errors: dict | None = None,
-                 done: str | None = None) -> web.Response:
+async def _manual_page(request: web.Request, http_status: int = 200, form: dict | None = None,
+                       errors: dict | None = None, done: str | None = None) -> web.Response:
     gw = request.app[GATEWAY]
     if not _manual_enabled(request):
         return render(request, 'manual.html', enabled=False, status=gw.status(), form={}, errors={}, pending=[],
@@ -77,15 +94,33 @@ def _manual_page(request: web.Request, http_status: int = 200, form: dict | None
         form = {'code': old['code'], 'value': old['value'], 'unit': old['unit'], 'evidence': old['evidence'],
                 'from': _day(old['from_ms'], gw), 'to': _day(old['to_ms'] - 1, gw), 'corrects': correcting,
                 'reason': ''}
+    pending = reviews.pending()
     return render(request, 'manual.html', http_status, enabled=True, status=gw.status(),
-                  form=form or {k: '' for k in FIELDS + CORRECTION}, errors=errors or {}, pending=reviews.pending(),
+                  form=form or {k: '' for k in FIELDS + CORRECTION}, errors=errors or {}, pending=pending,
                   decided=reviews.decided(), entries=entries[:100], done=done,
-                  utc_offset_s=int(gw.cfg.utc_offset_h * 3600))
+                  utc_offset_s=int(gw.cfg.utc_offset_h * 3600),
+                  effects=await asyncio.to_thread(_effects, gw, pending + entries[:100]), present=present)
+
+
+def _effects(gw, items: list[dict]) -> dict[str, dict]:   # type: ignore[no-untyped-def]
+    """What each entry or proposal adds to the emissions of the source bound to its code
+    (live accounting), by its id; run in a worker thread (exact arithmetic)."""
+    if gw.emissions is None:
+        return {}
+    year = civil.local_fields(int(gw.clock.now() * 1000), int(gw.cfg.utc_offset_h * 3600))[0]
+    out = {}
+    for item in items:
+        if item.get('value') is None or not item.get('code'):
+            continue
+        effect = gw.emissions.for_entry(str(item['code']), str(item['value']), str(item.get('unit', '')), year)
+        if effect is not None:
+            out[item['id']] = effect
+    return out
 
 
 @needs('operator')
 async def manual_page(request: web.Request) -> web.StreamResponse:
-    return _manual_page(request, done=request.query.get('done'))
+    return await _manual_page(request, done=request.query.get('done'))
 
 
 @needs('operator')
@@ -97,8 +132,8 @@ async def manual_propose(request: web.Request) -> web.StreamResponse:
         proposal = request.app[REVIEWS].propose(form, who(request))
     except ReviewError as e:
         if 'withdraws' in form:
-            return _manual_page(request, 400, errors={'entry-' + form['withdraws']: e.message})
-        return _manual_page(request, 400, dict({k: '' for k in FIELDS + CORRECTION}, **form),
+            return await _manual_page(request, 400, errors={'entry-' + form['withdraws']: e.message})
+        return await _manual_page(request, 400, dict({k: '' for k in FIELDS + CORRECTION}, **form),
                             {e.field or 'form': e.message})
     request.app[ACCOUNTS].audit(who(request), 'manual.propose', dict(form, proposal=proposal))
     raise web.HTTPSeeOther('/manual?done=proposed')
@@ -119,7 +154,7 @@ async def manual_decide(request: web.Request) -> web.StreamResponse:
             reviews.reject(proposal, who(request), note)
             request.app[ACCOUNTS].audit(who(request), 'manual.reject', {'proposal': proposal, 'note': note})
     except ReviewError as e:
-        return _manual_page(request, 400, errors={'review-' + proposal: e.message})
+        return await _manual_page(request, 400, errors={'review-' + proposal: e.message})
     raise web.HTTPSeeOther('/manual?done=' + decision)
 
 
