@@ -84,6 +84,14 @@ async def _run(args: argparse.Namespace) -> int:
     tasks.append(asyncio.create_task(_stop_on(gw.reconfigurer.restart_requested, stop), name='tanji-restart'))
     if gw.tally is not None:
         tasks.append(asyncio.create_task(_save_tally(gw), name='tanji-tally'))
+    if cfg.remote is not None:
+        from firmware.config import remote_key
+        from firmware.remote import RemoteConfig
+        from shared.web.accounts import Accounts
+        audit_log = Accounts(accounts_path(cfg))
+        gw.remote = RemoteConfig(gw, gw.reconfigurer, remote_key(cfg.remote), cfg.remote.revert_after_s,
+                                 lambda who, action, detail: audit_log.audit(who, action, detail))
+        tasks.append(asyncio.create_task(gw.remote.watch(), name='tanji-remote-config'))
     page = await _start_page(gw, cfg) if cfg.web is not None else None
     if cfg.health_every_s:
         from firmware import report

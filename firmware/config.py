@@ -94,6 +94,12 @@ class WebConfig:
 
 
 @dataclass
+class RemoteSettings:
+    key: str                         # the platform's configuration key (SM2 public, PEM): firmware/remote.py
+    revert_after_s: float = 900.0
+
+
+@dataclass
 class GatewayConfig:
     id: str
     key: str
@@ -109,6 +115,7 @@ class GatewayConfig:
     sources: object = None           # firmware.sources.config.Sources
     web: WebConfig | None = None     # the local page; None: off
     accounting: dict | None = None   # [accounting]: the live emissions' scenario (firmware/emissions.py); None: off
+    remote: RemoteSettings | None = None   # [remote]: configurations from the platform; None: off
 
     @property
     def segment_size(self) -> int:
@@ -128,7 +135,7 @@ def _time_of_day(text: str, where: str) -> int:
 
 def parse(doc: dict) -> GatewayConfig:
     unknown = set(doc) - {'gateway', 'centre', 'source', 'bus', 'meter', 'point', 'mqtt', 'opcua', 'hj212', 'manual', 'web',
-                          'accounting'}
+                          'accounting', 'remote'}
     if unknown:
         raise GatewayConfigError('unknown section(s): %s' % ', '.join(sorted(unknown)))
     g = doc.get('gateway')
@@ -182,7 +189,7 @@ def parse(doc: dict) -> GatewayConfig:
         if not isinstance(seal_key, str):
             raise GatewayConfigError('%s.seal_key must be the path of the centre\'s SM2 public key (PEM)' % where)
         if seal_key:
-            _centre_public_key(seal_key, where)
+            _public_key(seal_key, '%s.seal_key' % where)
         times = c.get('times')
         if times is not None:
             if not isinstance(times, list) or not times:
@@ -201,6 +208,7 @@ def parse(doc: dict) -> GatewayConfig:
         raise GatewayConfigError('[source] must be a table')
     cfg.source = source
     cfg.web = _web(doc.get('web'))
+    cfg.remote = _remote(doc.get('remote'), cfg.health_every_s)
     if doc.get('accounting') is not None:
         from firmware import emissions
         emissions.load(doc['accounting'], cfg.id)       # checked here: a scenario that cannot be used stops the start
@@ -224,19 +232,40 @@ def _web(section: object) -> WebConfig | None:
     return WebConfig(m.group(1), int(m.group(2)))
 
 
-def _centre_public_key(path: str, where: str) -> sm2.PublicKey:
+def _remote(section: object, health_every_s: float) -> RemoteSettings | None:
+    """[remote]: configurations staged at the platform, verified with its key (firmware/remote.py)."""
+    if section is None:
+        return None
+    if not isinstance(section, dict) or set(section) - {'key', 'revert_after_s'} or not isinstance(
+            section.get('key'), str):
+        raise GatewayConfigError('[remote] takes key = "the platform\'s configuration key (SM2 public, PEM)" and '
+                                 'optionally revert_after_s')
+    _public_key(section['key'], 'remote.key')
+    settings = RemoteSettings(section['key'], number(section, 'revert_after_s', 'remote', 900.0, 10))
+    if not health_every_s or settings.revert_after_s <= 2 * health_every_s:
+        raise GatewayConfigError('remote.revert_after_s (%g s) must be more than two health reports '
+                                 '(gateway.health_every_s = %g s): a configuration is confirmed by a report reaching '
+                                 'the platform' % (settings.revert_after_s, health_every_s))
+    return settings
+
+
+def _public_key(path: str, setting: str) -> sm2.PublicKey:
     try:
         with open(path, 'rb') as f:
             return sm2.PublicKey.load(f.read())
     except OSError as e:
-        raise GatewayConfigError('%s.seal_key: cannot read %s: %s' % (where, path, e.strerror))
+        raise GatewayConfigError('%s: cannot read %s: %s' % (setting, path, e.strerror))
     except ValueError as e:
-        raise GatewayConfigError('%s.seal_key: %s is not an SM2 public key: %s' % (where, path, e))
+        raise GatewayConfigError('%s: %s is not an SM2 public key: %s' % (setting, path, e))
+
+
+def remote_key(settings: RemoteSettings) -> sm2.PublicKey:
+    return _public_key(settings.key, 'remote.key')
 
 
 def centre_seal_point(c: CentreConfig) -> bytes | None:
     """The point of the centre's SM2 public key when frames to it are sealed."""
-    return _centre_public_key(c.seal_key, c.name).point if c.seal_key else None
+    return _public_key(c.seal_key, '%s.seal_key' % c.name).point if c.seal_key else None
 
 
 def load(path: str | Path) -> GatewayConfig:

@@ -98,6 +98,7 @@ class Gateway:
         self._durable = asyncio.Event()
         self.sources = None                     # firmware.sources.Acquisition, when meters are configured
         self.reconfigurer = None                # firmware.reconfigure.Reconfigurer, in `tanji gateway run`
+        self.remote = None                      # firmware.remote.RemoteConfig, with [remote]
         self._report = open(report_durable, 'a') if report_durable else None
         self._tasks: list[asyncio.Task] = []
         self.delivered_at: dict[str, list[tuple[int, float]]] = {name: [] for name in self.deliveries}

@@ -48,7 +48,8 @@ def build(gw, recent_errors: list[dict]) -> dict:   # type: ignore[no-untyped-de
                     for c in status.get('centres', [])],
         'buses': buses,
         'points': {'count': len(points), 'in_trouble': sum(1 for p in points.values() if p.get('last_reason'))},
-        'alarms': status.get('alarms', []), 'recent_errors': errors,
+        'alarms': status.get('alarms', []), 'recent_errors': errors, 'config': status.get('config'),
+        'remote_config': gw.remote.report() if gw.remote is not None else None,
     }
 
 
@@ -58,18 +59,26 @@ def signed(report: dict, sign) -> tuple[bytes, str]:   # type: ignore[no-untyped
 
 
 async def send(session: aiohttp.ClientSession, url: str, gw) -> str | None:   # type: ignore[no-untyped-def]
-    """None when the platform took the report, else why not."""
+    """None when the platform took the report, else why not.  A configuration the platform
+    offers in its answer goes to the gateway's remote configuration (firmware/remote.py)."""
     # the log files may hold megabytes: read in a thread, never on the loop that runs acquisition
     errors = await asyncio.to_thread(logbook.read, gw.cfg.data_dir, '', 'WARNING', '', RECENT_ERRORS)
-    body, signature = signed(build(gw, errors), gw.key.sign)
+    report = build(gw, errors)
+    body, signature = signed(report, gw.key.sign)
     try:
         async with session.post(url, data=body, headers={'Content-Type': 'application/json',
                                                          'X-Tanji-Signature': signature}) as resp:
-            if resp.status == 200:
-                return None
-            return 'HTTP %d: %s' % (resp.status, (await resp.text())[:200])
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            if resp.status != 200:
+                return 'HTTP %d: %s' % (resp.status, (await resp.text())[:200])
+            answer = await resp.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as e:
         return '%s: %s' % (type(e).__name__, e)
+    if gw.remote is not None:
+        gw.remote.delivered(report['t'] / 1000.0)
+        offer = answer.get('config') if isinstance(answer, dict) else None
+        if isinstance(offer, dict):
+            await gw.remote.offered(offer)
+    return None
 
 
 async def loop(gw, every_s: float) -> None:   # type: ignore[no-untyped-def]

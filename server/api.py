@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server import admin, registry, views
+from server import admin, registry, remote_config, views
 from shared.codec.text import ascii_digits, ascii_int
 from server.http import (BadQuery, check_json, actor, json_body, json_error, json_response, now_ms,
                          parse_code_prefix, parse_int, parse_time, read_body, requires, server_of, MS_LIMIT)
@@ -248,9 +248,19 @@ async def post_health(request: web.Request) -> web.Response:
     if not isinstance(t, int) or isinstance(t, bool) or abs(t - now_ms()) > srv.config.max_future_s * 1000:
         raise Rejected('time_range', 'the report must say when it was made ("t", ms) within %d s of the centre '
                                      'clock' % srv.config.max_future_s, gateway=gateway)
-    if not await srv.db.write_tx(gateways.put_health, known.id, t, now_ms(), body.decode('utf-8')):
+    kept, offer = await srv.db.write_tx(_keep_health, known.id, gateway, t, body.decode('utf-8'), report)
+    if not kept:
         raise Rejected('time_range', 'a report as new or newer is already kept (a replay?)', gateway=gateway)
-    return json_response({'ok': True})
+    return json_response({'ok': True, 'config': offer})
+
+
+def _keep_health(conn, gw_id: int, gateway: str, t: int, text: str, report: dict) -> tuple[bool, dict | None]:   # type: ignore[no-untyped-def]
+    """Keep the report and, in the same transaction, what it says of a staged configuration and
+    the configuration to offer (server/remote_config.py)."""
+    now = now_ms()
+    if not gateways.put_health(conn, gw_id, t, now, text):
+        return False, None
+    return True, remote_config.on_health(conn, gw_id, gateway, report, now)
 
 
 def _health_view(conn, gateway: str | None) -> list[dict]:   # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ import ssl
 
 from aiohttp import web
 
-from server import accounting, api, openapi
+from server import accounting, api, openapi, remote_config
 from server.config import ServerConfig
 from server.db import DatabaseURL
 from server.dbthreads import DatabaseThreads
@@ -42,8 +42,10 @@ def make_app(config: ServerConfig) -> web.Application:
     ingest = Ingest(db, config, limits)
     app = web.Application(client_max_size=config.max_frame_bytes + 1,
                           middlewares=[limits_middleware, error_middleware, auth_middleware])
-    app[SERVER] = Server(config, db, ingest, Fanout(db, config, ingest.listen), limits)
+    app[SERVER] = Server(config, db, ingest, Fanout(db, config, ingest.listen), limits,
+                         config_key=remote_config.load_key(config.config_key) if config.config_key else None)
     api.add_routes(app.router)
+    remote_config.add_routes(app.router)
     accounting.add_routes(app.router)
     openapi.add_routes(app.router)
     app.on_startup.append(_startup)

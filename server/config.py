@@ -15,6 +15,7 @@
     tls_dir = "tls"                 # where the centre keeps the certificate it made (key mode 0600)
     seal_key = ""                   # the centre's SM2 private key (PEM file): accept sealed frames (protocol.md §10)
     seal_required = false           # refuse plain frames (415) once every gateway seals
+    config_key = ""                 # SM2 private key (PEM) signing configurations staged for gateways (protocol.md §12)
     requests_per_address_s = 200    # 429 + Retry-After beyond this many requests a second from one address
     refusals_per_address_s = 10     # an address refused (4xx) more often than this is refused everything a while
     forgeries_per_gateway_s = 50    # uploads naming one gateway whose signature fails, from anywhere
@@ -71,6 +72,7 @@ class ServerConfig:
     tls_dir: str = 'tls'
     seal_key: str = ''
     seal_required: bool = False
+    config_key: str = ''
     fanout_backoff_base_s: float = 1.0
     fanout_backoff_cap_s: float = 300.0
     verify_threads: int = 0

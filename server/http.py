@@ -49,6 +49,7 @@ class Server:
     limits: Limits
     started_at: float = field(default_factory=time.time)
     refusals: RefusalLog = field(default_factory=RefusalLog)
+    config_key: Any = None          # the SM2 private key that signs staged gateway configurations (server/remote_config.py)
 
 
 SERVER = web.AppKey('tanji', Server)

@@ -134,6 +134,19 @@ def document() -> dict:
                                 'schema': {'type': 'object', 'required': ['gateway', 't']}}}}),
                 'get': _op('The latest health report of a gateway, with when it arrived', 'operator',
                            ok('health', {'type': 'object'}), parameters=[_param('gateway', 'path', 'gateway id')])},
+            '/api/v1/gateways/{gateway}/config': {
+                'put': _op('Stage a configuration for a gateway (docs/protocol.md §12): signed with the platform\'s '
+                           'config_key and offered in the answer to its next health report', 'admin',
+                           {'201': dict(description='staged', **_json({'type': 'object'})),
+                            '409': dict(description='this platform has no config_key', **_json({'type': 'object'}))},
+                           parameters=[_param('gateway', 'path', 'gateway id')],
+                           requestBody={'required': True, 'content': {'application/json': {'schema': {
+                               'type': 'object', 'required': ['toml'],
+                               'properties': {'toml': {'type': 'string'}, 'why': {'type': 'string'}}}}}}),
+                'get': _op('The configurations staged for a gateway and what became of each (offered, on '
+                           'probation, applied, refused, reverted)', 'operator', ok('configurations',
+                                                                                    {'type': 'object'}),
+                           parameters=[_param('gateway', 'path', 'gateway id')])},
             '/api/v1/fleet': {'get': _op('Every gateway with a summary of its latest health report', 'operator',
                                          ok('fleet', {'type': 'object'}))},
             '/api/v1/centres': {'get': _op('Downstream centres: cursor, backlog, errors', 'operator',

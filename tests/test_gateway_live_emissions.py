@@ -112,10 +112,12 @@ def test_a_scenario_the_gateway_cannot_use_is_refused_with_the_setting_named(tmp
 def plant(tmp_path):
     extra = '\n[accounting]\nscenario = "%s"\n' % _scenario(tmp_path)
     p = PageGateway(tmp_path, meters=True, manual=True, extra=extra)
-    for name, role in (('admin', 'admin'), ('alice', 'operator'), ('bob', 'operator')):
-        assert p.passwd(name, name + ' password 1', role).returncode == 0
-    yield p
-    p.stop()
+    try:
+        for name, role in (('admin', 'admin'), ('alice', 'operator'), ('bob', 'operator')):
+            assert p.passwd(name, name + ' password 1', role).returncode == 0
+        yield p
+    finally:
+        p.stop()
 
 
 def _client(page, name: str) -> Browserless:

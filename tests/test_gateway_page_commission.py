@@ -58,13 +58,17 @@ unit = "kWh"
 every = 1
 item = "00010000"
 ''' % (link, ADDRESSES[0], CODES[0])
-    page = PageGateway(tmp_path, sources=sources)
-    assert page.passwd('admin', ADMIN_PASSWORD).returncode == 0
-    yield page
-    page.stop()
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    try:
+        page = PageGateway(tmp_path, sources=sources)
+        try:
+            assert page.passwd('admin', ADMIN_PASSWORD).returncode == 0
+            yield page
+        finally:
+            page.stop()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
 
 
 def _admin(page) -> Browserless:

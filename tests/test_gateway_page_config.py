@@ -20,10 +20,12 @@ CODES = energy_codes(4)
 @pytest.fixture
 def page(tmp_path):
     p = PageGateway(tmp_path, meters=True)
-    assert p.passwd('admin', ADMIN_PASSWORD).returncode == 0
-    assert p.passwd('olga', 'operator pass 2', 'operator').returncode == 0
-    yield p
-    p.stop()
+    try:
+        assert p.passwd('admin', ADMIN_PASSWORD).returncode == 0
+        assert p.passwd('olga', 'operator pass 2', 'operator').returncode == 0
+        yield p
+    finally:
+        p.stop()
 
 
 def _signed_in(page, name: str, password: str) -> Browserless:

@@ -193,6 +193,13 @@ MIGRATIONS: list[list[Table | Index]] = [
                                  Column('report', 'text')),
               primary_key=('gw',)),
     ],
+    [   # 11: configurations staged for gateways and what became of them (docs/protocol.md §12)
+        Table('gateway_config', (Column('gw', 'int'), Column('number', 'int'), Column('body', 'text'),
+                                 Column('signature', 'text'), Column('staged_by', 'text'), Column('staged_at', 'int'),
+                                 Column('state', 'text'), Column('reason', 'text', null=True),
+                                 Column('version', 'int', null=True), Column('state_at', 'int')),
+              primary_key=('gw', 'number')),
+    ],
 ]
 
 
