@@ -165,13 +165,18 @@ async def _start_page(gw, cfg):   # type: ignore[no-untyped-def]
     """The local page on [web] listen; a page that cannot listen is an alarm, not the end of the gateway."""
     from aiohttp import web
 
+    from firmware.network import Listener, NetworkChanges
     from firmware.web.app import make_app
+    from firmware.web.configure import NETWORK
     from shared.web.accounts import Accounts
     accounts = Accounts(accounts_path(cfg))
-    runner = web.AppRunner(make_app(gw, accounts), access_log=None)
+    app = make_app(gw, accounts)
+    runner = web.AppRunner(app, access_log=None)
+    listener = Listener(runner)
+    app[NETWORK] = NetworkChanges(gw, listener, lambda who, action, detail: accounts.audit(who, action, detail))
     await runner.setup()
     try:
-        await web.TCPSite(runner, cfg.web.host, cfg.web.port).start()
+        await listener.add(cfg.web.host, cfg.web.port)
     except OSError as e:
         logging.getLogger('tanji.web').error('ALARM the local page cannot listen on %s:%d: %s', cfg.web.host,
                                              cfg.web.port, e.strerror or e)

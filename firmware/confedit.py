@@ -80,6 +80,18 @@ class Document:
                 if str(entry.get(ref)) == key:
                     entry[ref] = new_key
 
+    def table(self, section: str) -> dict:
+        """A single table ([web], [network]) as values; {} when absent."""
+        found = self.doc.get(section)
+        return found.unwrap() if found is not None else {}
+
+    def set_values(self, section: str, values: dict) -> None:
+        """Set settings of a single table ([web], [network]), keeping its others and its comments."""
+        if section not in self.doc:
+            self.doc[section] = tomlkit.table()
+        for name, value in values.items():
+            self.doc[section][name] = _item(value)
+
     def remove(self, section: str, key: str) -> list[tuple[str, str]]:
         """Remove the entry and what belongs to it; returns what was removed."""
         removed = [(section, key)] + self.children(section, key)

@@ -30,6 +30,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -94,6 +95,19 @@ class WebConfig:
 
 
 @dataclass
+class NetworkSettings:
+    apply: str                       # the board's command that applies interface settings (JSON on stdin)
+    interface: str
+    address: str                     # "192.168.10.1/24" or "dhcp"
+    router: str = ''
+    dns: list[str] = field(default_factory=list)
+    confirm_s: float = 120.0         # not confirmed from the new address this long: put back
+
+    def as_applied(self) -> dict:
+        return {'interface': self.interface, 'address': self.address, 'router': self.router, 'dns': list(self.dns)}
+
+
+@dataclass
 class RemoteSettings:
     key: str                         # the platform's configuration key (SM2 public, PEM): firmware/remote.py
     revert_after_s: float = 900.0
@@ -116,6 +130,7 @@ class GatewayConfig:
     web: WebConfig | None = None     # the local page; None: off
     accounting: dict | None = None   # [accounting]: the live emissions' scenario (firmware/emissions.py); None: off
     remote: RemoteSettings | None = None   # [remote]: configurations from the platform; None: off
+    network: NetworkSettings | None = None  # [network]: the maintenance interface, changed with confirm-or-revert
 
     @property
     def segment_size(self) -> int:
@@ -135,7 +150,7 @@ def _time_of_day(text: str, where: str) -> int:
 
 def parse(doc: dict) -> GatewayConfig:
     unknown = set(doc) - {'gateway', 'centre', 'source', 'bus', 'meter', 'point', 'mqtt', 'opcua', 'hj212', 'manual', 'web',
-                          'accounting', 'remote'}
+                          'accounting', 'remote', 'network'}
     if unknown:
         raise GatewayConfigError('unknown section(s): %s' % ', '.join(sorted(unknown)))
     g = doc.get('gateway')
@@ -209,6 +224,7 @@ def parse(doc: dict) -> GatewayConfig:
     cfg.source = source
     cfg.web = _web(doc.get('web'))
     cfg.remote = _remote(doc.get('remote'), cfg.health_every_s)
+    cfg.network = _network(doc.get('network'))
     if doc.get('accounting') is not None:
         from firmware import emissions
         emissions.load(doc['accounting'], cfg.id)       # checked here: a scenario that cannot be used stops the start
@@ -230,6 +246,50 @@ def _web(section: object) -> WebConfig | None:
     if m is None or not 0 < int(m.group(2)) < 65536:
         raise GatewayConfigError('web.listen must be "HOST:PORT", e.g. "192.168.10.1:80", not %r' % (listen,))
     return WebConfig(m.group(1), int(m.group(2)))
+
+
+def _network(section: object) -> NetworkSettings | None:
+    """[network]: the maintenance interface's settings, applied by the board's command and
+    changed from the page with confirm-or-revert (firmware/network.py)."""
+    import ipaddress
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise GatewayConfigError('[network] must be a table')
+    extra = set(section) - {'apply', 'interface', 'address', 'router', 'dns', 'confirm_s'}
+    if extra:
+        raise GatewayConfigError('unknown setting(s) network.%s' % ', network.'.join(sorted(extra)))
+    apply, interface = section.get('apply'), section.get('interface')
+    if not isinstance(apply, str) or not os.path.isfile(apply) or not os.access(apply, os.X_OK):
+        raise GatewayConfigError('network.apply must be the board\'s command that applies the settings (an '
+                                 'executable file), not %r' % (apply,))
+    if not isinstance(interface, str) or not re.fullmatch(r'[A-Za-z0-9_.:-]{1,15}', interface):
+        raise GatewayConfigError('network.interface must be an interface name such as "eth1", not %r' % (interface,))
+    address = section.get('address')
+    if address != 'dhcp':
+        try:
+            iface = ipaddress.ip_interface(address if isinstance(address, str) and '/' in address else '-')
+        except ValueError:
+            raise GatewayConfigError('network.address must be "dhcp" or an address with its prefix such as '
+                                     '"192.168.10.1/24", not %r' % (address,))
+        if iface.network.prefixlen == iface.max_prefixlen or iface.ip in (iface.network.network_address,
+                                                                          iface.network.broadcast_address):
+            raise GatewayConfigError('network.address %s is not a host address of its network' % address)
+    router = section.get('router', '')
+    dns = section.get('dns', [])
+    try:
+        if router:
+            ipaddress.ip_address(router)
+        if not isinstance(dns, list):
+            raise ValueError
+        for server in dns:
+            ipaddress.ip_address(server)
+    except (ValueError, TypeError):
+        raise GatewayConfigError('network.router and network.dns take IP addresses, such as "192.168.10.254"')
+    if router and address != 'dhcp' and ipaddress.ip_address(router) not in ipaddress.ip_interface(address).network:
+        raise GatewayConfigError('network.router %s is not in the network of network.address %s' % (router, address))
+    return NetworkSettings(apply, interface, address, router, dns, number(section, 'confirm_s', 'network', 120.0, 30,
+                                                                          3600))
 
 
 def _remote(section: object, health_every_s: float) -> RemoteSettings | None:

@@ -52,10 +52,13 @@ class Reconfigurer:
         return {'version': self.running.number if self.running else None,
                 'pending': self.pending.number if self.pending else None}
 
-    async def apply(self, text: str, who: str, why: str, origin: str) -> tuple[Version, bool]:
+    async def apply(self, text: str, who: str, why: str, origin: str, applied_by_caller: frozenset = frozenset()
+                    ) -> tuple[Version, bool]:
         """Check and record `text` as the next version and apply it; returns the version and
-        whether it took effect now (False: at the next restart).  GatewayConfigError naming
-        the setting, with nothing written, when the gateway could not run it."""
+        whether it took effect now (False: at the next restart).  `applied_by_caller`: sections
+        the caller puts into effect itself (the page's address and the network: firmware/
+        network.py).  GatewayConfigError naming the setting, with nothing written, when the
+        gateway could not run it."""
         async with self._lock:
             base = (self.pending or self.running)
             base_text = base.text if base else self.versions.file_text()
@@ -63,12 +66,13 @@ class Reconfigurer:
             sections = changed_sections(base_text, text)
             log.info('configuration version %d by %s (%s): %s changed: %s', version.number, who, origin,
                      ', '.join(sorted(sections)) or 'nothing', why)
-            if self.pending is not None or not sections <= SOURCE_SECTIONS:
+            if self.pending is not None or not sections <= SOURCE_SECTIONS | applied_by_caller:
                 self.pending = version
                 log.warning('configuration version %d waits for a restart of the gateway (%s changed)',
-                            version.number, ', '.join(sorted(sections - SOURCE_SECTIONS)) or 'an earlier version')
+                            version.number, ', '.join(sorted(sections - SOURCE_SECTIONS - applied_by_caller))
+                            or 'an earlier version')
                 return version, False
-            if sections:
+            if sections & SOURCE_SECTIONS:
                 await self._restart_sources(cfg)
             self.gateway.cfg = cfg
             self.running = version

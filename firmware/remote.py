@@ -23,7 +23,7 @@ import logging
 import os
 from typing import Callable
 
-from firmware.lib.durable import fsync
+from firmware.lib.durable import replace_file
 from firmware.settings import GatewayConfigError
 from shared.codec import sm2
 
@@ -52,11 +52,7 @@ class RemoteConfig:
                         'as it runs', self.path, e)
 
     def _save(self) -> None:
-        tmp = self.path + '.new'
-        with open(tmp, 'w', encoding='utf-8') as f:
-            json.dump(self.state, f)
-            fsync(f)
-        os.replace(tmp, self.path)
+        replace_file(self.path, json.dumps(self.state))
 
     def _outcome(self, number: int, state: str, reason: str | None, version: int | None) -> None:
         self.state['last'] = {'number': number, 'state': state, 'reason': reason, 'version': version}

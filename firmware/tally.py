@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
-from firmware.lib.durable import fsync
+from firmware.lib.durable import replace_file
 from shared import civil
 from shared.accounting.binding import reading_kind
 from shared.codec import decimals
@@ -112,11 +111,7 @@ class Tally:
 
     def write(self, text: str) -> None:
         """Save a snapshot (in a worker thread: it syncs)."""
-        tmp = self.path + '.new'
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
-            fsync(f)
-        os.replace(tmp, self.path)
+        replace_file(self.path, text)
 
     def _load(self) -> None:
         try:

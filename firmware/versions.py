@@ -21,7 +21,7 @@ import tomllib
 from dataclasses import dataclass
 
 from firmware.config import GatewayConfig, parse
-from firmware.lib.durable import fsync, fsync_dir
+from firmware.lib.durable import replace_file
 from firmware.settings import GatewayConfigError
 
 LOCKED = ('id', 'key', 'data_dir')
@@ -132,23 +132,13 @@ class Versions:
             return self._record(text, who, why, origin), cfg
 
     def _write_config(self, text: str) -> None:
-        tmp = self.config_path + '.new'
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
-            fsync(f)
-        os.replace(tmp, self.config_path)
-        fsync_dir(os.path.dirname(os.path.abspath(self.config_path)))
+        replace_file(os.path.abspath(self.config_path), text)
 
     def _record(self, text: str, who: str, why: str, origin: str) -> Version:
         numbers = self.numbers()
         v = Version((numbers[-1] if numbers else 0) + 1, int(self.clock() * 1000), who, why, origin, text)
-        for ext, data in (('toml', text), ('json', json.dumps(v.meta(), ensure_ascii=False))):
-            tmp = self._path(v.number, ext) + '.new'
-            with open(tmp, 'w', encoding='utf-8') as f:
-                f.write(data)
-                fsync(f)
-            os.replace(tmp, self._path(v.number, ext))    # the .json last: a version exists once it is there
-        fsync_dir(self.dir)
+        replace_file(self._path(v.number, 'toml'), text)
+        replace_file(self._path(v.number, 'json'), json.dumps(v.meta(), ensure_ascii=False))   # exists once this is
         return v
 
     def diff(self, number: int) -> list[str]:

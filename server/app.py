@@ -16,7 +16,7 @@ from server.db import DatabaseURL
 from server.dbthreads import DatabaseThreads
 from server.fanout import Fanout
 from server.http import SERVER, Server, auth_middleware, error_middleware, limits_middleware
-from server.ingest import Ingest
+from server.ingest import Ingest, load_private_key
 from server.limits import Limits
 from server.transport import LimitedRunner
 from shared.tls import certificate_sha256, is_loopback, own_certificate
@@ -43,7 +43,7 @@ def make_app(config: ServerConfig) -> web.Application:
     app = web.Application(client_max_size=config.max_frame_bytes + 1,
                           middlewares=[limits_middleware, error_middleware, auth_middleware])
     app[SERVER] = Server(config, db, ingest, Fanout(db, config, ingest.listen), limits,
-                         config_key=remote_config.load_key(config.config_key) if config.config_key else None)
+                         config_key=load_private_key(config.config_key, 'config_key') if config.config_key else None)
     api.add_routes(app.router)
     remote_config.add_routes(app.router)
     accounting.add_routes(app.router)

@@ -93,16 +93,17 @@ class GatewayKeys:
         self._missing_at.pop(gateway, None)
 
 
-def load_seal_key(path: str) -> sm2.PrivateKey:
-    """The centre's SM2 private key for sealed frames; ConfigError naming the file otherwise."""
+def load_private_key(path: str, setting: str) -> sm2.PrivateKey:
+    """An SM2 private key the centre is configured with (seal_key, config_key); ConfigError
+    naming the setting and the file otherwise."""
     from server.config import ConfigError
     try:
         with open(path, 'rb') as f:
             return sm2.PrivateKey.load(f.read())
     except OSError as e:
-        raise ConfigError('server.seal_key: cannot read %s: %s' % (path, e.strerror))
+        raise ConfigError('server.%s: cannot read %s: %s' % (setting, path, e.strerror))
     except ValueError as e:
-        raise ConfigError('server.seal_key: %s is not an SM2 private key: %s' % (path, e))
+        raise ConfigError('server.%s: %s is not an SM2 private key: %s' % (setting, path, e))
 
 
 class Ingest:
@@ -125,7 +126,7 @@ class Ingest:
         self._decoder = ThreadPoolExecutor(1, thread_name_prefix='tanji-decode')
         self._failures: dict[int, list[int]] = {}     # gateway row id -> [signature failures, refused, last ms]
         self._flusher: asyncio.Task | None = None
-        self.sessions = SessionKeys(load_seal_key(config.seal_key).d) if config.seal_key else None
+        self.sessions = SessionKeys(load_private_key(config.seal_key, 'seal_key').d) if config.seal_key else None
 
     def listen(self) -> asyncio.Event:
         """An event set after every commit that stored frames (fan-out waits on it)."""

@@ -16,22 +16,11 @@ import tomllib
 
 from aiohttp import web
 
-from server.config import ConfigError
 from server.http import BadQuery, actor, json_body, json_error, json_response, now_ms, requires, server_of
 from server.store import gateways, remote_config as kept, tokens
 from shared.codec import sm2
 
 MAX_TOML_BYTES = 256 * 1024
-
-
-def load_key(path: str) -> sm2.PrivateKey:
-    try:
-        with open(path, 'rb') as f:
-            return sm2.PrivateKey.load(f.read())
-    except OSError as e:
-        raise ConfigError('server.config_key: cannot read %s: %s' % (path, e.strerror))
-    except ValueError as e:
-        raise ConfigError('server.config_key: %s is not an SM2 private key: %s' % (path, e))
 
 
 def _stage(conn, gateway: str, text: str, why: str, who: str, key: sm2.PrivateKey, now: int) -> dict:   # type: ignore[no-untyped-def]

@@ -49,13 +49,14 @@ class PageGateway:
 class Browserless:
     """HTTP as a browser does it: cookies kept, redirects seen (not followed)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, host: str = '127.0.0.1') -> None:
         self.port = port
+        self.host = host
         self.cookies: dict[str, str] = {}
 
     def request(self, method: str, path: str, form: dict | None = None,
                 headers: dict | None = None) -> tuple[int, dict, str]:
-        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=30)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         send = dict(headers or {})
         if self.cookies:
             send['Cookie'] = '; '.join('%s=%s' % kv for kv in self.cookies.items())

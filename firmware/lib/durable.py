@@ -24,3 +24,14 @@ def fsync_dir(path):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replace_file(path, text):
+    """Write a whole small file so that a power cut leaves the old one or the new one, never
+    a mix: a temporary file beside it, synced, renamed over it, the directory synced."""
+    tmp = path + '.new'
+    with open(tmp, 'wb') as f:
+        f.write(text.encode('utf-8'))
+        fsync(f)
+    os.rename(tmp, path)
+    fsync_dir(os.path.dirname(path) or '.')

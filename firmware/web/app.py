@@ -17,7 +17,7 @@ from firmware.web import chart, configure
 from firmware.web.review import CORRECTION, FIELDS, Reviews, ReviewError
 from shared import civil
 from shared.accounting.exact import present
-from shared.web import signin
+from shared.web import manage, signin
 from shared.web.accounts import Accounts
 from shared.web.http import ACCOUNTS, TEMPLATES, add_static, needs, page_middleware, render, templates, who
 
@@ -218,7 +218,9 @@ def make_app(gateway, accounts: Accounts) -> web.Application:   # type: ignore[n
     app[GATEWAY] = gateway
     app[REVIEWS] = Reviews(accounts.db, gateway.cfg.data_dir, lambda: gateway.cfg.sources,
                            int(gateway.cfg.utc_offset_h * 3600))
+    app[TEMPLATES].globals['layout'] = 'gateway_base.html'     # the shared pages (accounts) in the gateway's frame
     signin.add_routes(app)
+    manage.add_routes(app)
     add_static(app.router)
     app.router.add_get('/', dashboard)
     app.router.add_post('/centres/{centre}/send', send_now)

@@ -173,6 +173,46 @@ class Accounts:
             self.db.execute('DELETE FROM sessions WHERE name = ?', (name,))     # every session of it ends
             self.audit(actor, 'account.password', {'name': name})
 
+    def _other_admins(self, name: str) -> int:
+        return self.db.execute("SELECT count(*) FROM accounts WHERE role = 'admin' AND disabled = 0 AND name != ?",
+                               (name,)).fetchone()[0]
+
+    def set_role(self, name: str, role: str, actor: str) -> None:
+        """Change an account's role (its sessions end: it signs in again with the new one); the
+        last administrator stays one."""
+        if role not in ROLES:
+            raise AccountError('role', 'bad_role')
+        with self.lock:
+            row = self.db.execute('SELECT role FROM accounts WHERE name = ?', (name,)).fetchone()
+            if row is None:
+                raise AccountError('name', 'no_such_account')
+            if row[0] == 'admin' and role != 'admin' and not self._other_admins(name):
+                raise AccountError('role', 'last_admin')
+            self.db.execute('UPDATE accounts SET role = ? WHERE name = ?', (role, name))
+            self.db.execute('DELETE FROM sessions WHERE name = ?', (name,))
+            self.audit(actor, 'account.role', {'name': name, 'from': row[0], 'to': role})
+
+    def set_disabled(self, name: str, disabled: bool, actor: str) -> None:
+        """Disable an account (its sessions end, it cannot sign in; kept for the audit log) or enable
+        it again; the last administrator cannot be disabled."""
+        with self.lock:
+            row = self.db.execute('SELECT role FROM accounts WHERE name = ?', (name,)).fetchone()
+            if row is None:
+                raise AccountError('name', 'no_such_account')
+            if disabled and row[0] == 'admin' and not self._other_admins(name):
+                raise AccountError('role', 'last_admin')
+            self.db.execute('UPDATE accounts SET disabled = ?, failures = 0, locked_until = 0 WHERE name = ?',
+                            (1 if disabled else 0, name))
+            if disabled:
+                self.db.execute('DELETE FROM sessions WHERE name = ?', (name,))
+            self.audit(actor, 'account.disable' if disabled else 'account.enable', {'name': name})
+
+    def verify(self, name: str, password: str) -> bool:
+        """Whether `password` is the account's (a person changing their own password proves it)."""
+        with self.lock:
+            row = self.db.execute('SELECT hash FROM accounts WHERE name = ?', (name,)).fetchone()
+        return check_password(password, row[0] if row else _DUMMY) and row is not None
+
     def _address_blocked(self, address: str, now: float) -> bool:
         recent = [t for t in self._address_failures.get(address, []) if t > now - LOCK_S]
         self._address_failures[address] = recent

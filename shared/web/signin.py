@@ -14,7 +14,7 @@ from shared.web.http import ACCOUNTS, COOKIE, end_session, needs, public, render
 _HASHING = web.AppKey('tanji_hashing', asyncio.Semaphore)
 
 
-async def _hashing(request: web.Request, job, *args):   # type: ignore[no-untyped-def]
+async def hashing(request: web.Request, job, *args):   # type: ignore[no-untyped-def]
     """Run a password hash in a worker thread, one at a time: 16 MiB and a third of a second
     each, never on the event loop the gateway's acquisition shares."""
     async with request.app[_HASHING]:
@@ -45,8 +45,8 @@ async def setup(request: web.Request) -> web.StreamResponse:
     if password != str(form.get('password_again', '')):
         return render(request, 'setup.html', 400, errors={'password_again': 'mismatch'}, name=name)
     try:
-        await _hashing(request, accounts.create, name, password, 'admin', 'setup@%s' % request.remote)
-        session = await _hashing(request, accounts.sign_in, name, password, str(request.remote))
+        await hashing(request, accounts.create, name, password, 'admin', 'setup@%s' % request.remote)
+        session = await hashing(request, accounts.sign_in, name, password, str(request.remote))
     except AccountError as e:
         return render(request, 'setup.html', 400, errors={e.field: e.message}, name=name)
     response = web.HTTPSeeOther('/')
@@ -66,7 +66,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name, target = str(form.get('name', '')), _next(request, str(form.get('next', '')))
     try:
-        session = await _hashing(request, request.app[ACCOUNTS].sign_in, name, str(form.get('password', '')),
+        session = await hashing(request, request.app[ACCOUNTS].sign_in, name, str(form.get('password', '')),
                                  str(request.remote))
     except AccountError as e:
         return render(request, 'signin.html', 401, errors={e.field: e.message}, name=name, next=target)
