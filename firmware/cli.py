@@ -84,6 +84,10 @@ async def _run(args: argparse.Namespace) -> int:
     tasks.append(asyncio.create_task(_stop_on(gw.reconfigurer.restart_requested, stop), name='tanji-restart'))
     if gw.tally is not None:
         tasks.append(asyncio.create_task(_save_tally(gw), name='tanji-tally'))
+    from firmware.ledger import CalibrationWatch, Ledger
+    gw.ledger = Ledger(cfg.data_dir, gw.clock.now, int(cfg.utc_offset_h * 3600))
+    gw.calibration = CalibrationWatch(gw.ledger, gw)
+    tasks.append(asyncio.create_task(_watch_calibration(gw.calibration), name='tanji-calibration'))
     if cfg.remote is not None:
         from firmware.config import remote_key
         from firmware.remote import RemoteConfig
@@ -113,6 +117,15 @@ async def _run(args: argparse.Namespace) -> int:
         logging.shutdown()
         restart_process()
     return 1 if died else 0
+
+
+CALIBRATION_CHECK_S = 60.0
+
+
+async def _watch_calibration(watch) -> None:   # type: ignore[no-untyped-def]
+    while True:
+        watch.refresh()
+        await asyncio.sleep(CALIBRATION_CHECK_S)
 
 
 TALLY_SAVE_S = 60.0

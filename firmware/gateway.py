@@ -38,6 +38,7 @@ from firmware.lib.state import StateFile
 from shared import seal, tls
 from shared.aio import cancel_and_wait, wait_for
 from shared.codec import sm2
+from shared.codec.flags import FLAG_CALIBRATION
 from shared.delivery import machine as delivery
 from shared.delivery.backoff import Backoff
 from shared.delivery.http import ask_position, post_frame
@@ -99,6 +100,8 @@ class Gateway:
         self.sources = None                     # firmware.sources.Acquisition, when meters are configured
         self.reconfigurer = None                # firmware.reconfigure.Reconfigurer, in `tanji gateway run`
         self.remote = None                      # firmware.remote.RemoteConfig, with [remote]
+        self.calibration_overdue: frozenset[int] = frozenset()   # codes of meters past calibration (firmware/ledger.py)
+        self.ledger = self.calibration = None   # firmware.ledger.Ledger and CalibrationWatch, in `tanji gateway run`
         self._report = open(report_durable, 'a') if report_durable else None
         self._tasks: list[asyncio.Task] = []
         self.delivered_at: dict[str, list[tuple[int, float]]] = {name: [] for name in self.deliveries}
@@ -111,6 +114,8 @@ class Gateway:
         with the ring full).  When the disk refuses the write that would make room, the
         reading's number is declared lost ('disk_full') and counted."""
         seq = self.ring.next_seq
+        if self.calibration_overdue and int(r.code) in self.calibration_overdue:
+            r = r._replace(flags=r.flags | FLAG_CALIBRATION)
         self.history.add(int(r.code), r.ts_ms, r.value, r.exp, r.unit)
         if self.tally is not None:
             self.tally.add(int(r.code), r.ts_ms, r.value, r.exp, r.flags, r.unit)

@@ -91,6 +91,8 @@ class Reconfigurer:
             for task in gw.sources.tasks:
                 self.watch(task)
         log.info('reading sources restarted with the new configuration: %s', _census(gw.sources))
+        if gw.calibration is not None:
+            gw.calibration.refresh()             # the points of a meter past calibration may have changed
 
     def request_restart(self, who: str) -> None:
         log.warning('restart of the gateway requested by %s (configuration version %s waits)', who,

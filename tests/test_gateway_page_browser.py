@@ -226,3 +226,57 @@ def test_configuring_a_point_through_the_forms_and_rolling_it_back(tmp_path, bro
         context.close()
     finally:
         gw.stop()
+
+
+def test_the_instrument_ledger_is_kept_exported_and_imported(tmp_path, browser):
+    gw = PageGateway(tmp_path, meters=True)
+    assert gw.passwd('admin', 'correct horse 1').returncode == 0
+    try:
+        context = browser.new_context(viewport=DESKTOP, locale='zh-CN', accept_downloads=True)
+        page = context.new_page()
+        page.goto(gw.url + '/signin')
+        page.get_by_label('用户名').fill('admin')
+        page.get_by_label('密码').fill('correct horse 1')
+        page.get_by_role('button', name='登录').click()
+        page.get_by_role('link', name='计量器具台账').click()
+        page.get_by_role('link', name='添加器具').click()
+        values = {'计量器具编号': 'JL-001', '器具名称': '进线总表', '企业名称': '闽东水泥', '所属区域': '宁德',
+                  '所属行业': '08', '准确度等级': '0.5S', '网关仪表': 'm1', '应配数量': '1', '实配数量': '1',
+                  '检定/校准依据': 'JJG 596-2012', '检定周期（月）': '12'}
+        for label, value in values.items():
+            page.get_by_label(label, exact=True).fill(value)
+        page.get_by_label('上次检定日期', exact=True).fill('2020-01-01')
+        page.get_by_role('button', name='保存').click()
+        assert page.locator('dd.alarm', has_text='已过期').is_visible()
+        _shot(page, 'instrument-zh-desktop')
+        page.get_by_role('link', name='计量器具台账').first.click()
+        assert page.get_by_text('1 台器具已过检定有效期').is_visible()
+        _shot(page, 'ledger-zh-desktop')
+        with page.expect_download() as download:
+            page.get_by_role('link', name='导出 Excel').click()
+        xlsx = tmp_path / 'ledger.xlsx'
+        download.value.save_as(str(xlsx))
+        from openpyxl import load_workbook
+        book = load_workbook(xlsx)
+        sheet = book.active
+        assert sheet.cell(1, 1).value == '计量器具编号' and sheet.cell(2, 1).value == 'JL-001'
+        sheet.cell(2, 1).value = 'JL-002'                          # the table edited in a spreadsheet...
+        book.save(xlsx)
+        page.get_by_label('表格文件').set_input_files(str(xlsx))    # ... and imported
+        page.get_by_role('button', name='导入台账表格').click()
+        assert page.get_by_text('台账已导入。').is_visible()
+        assert page.get_by_role('link', name='JL-002').is_visible() and page.get_by_role('link', name='JL-001').is_visible()
+        page.goto(gw.url + '/ledger?lang=en')
+        _shot(page, 'ledger-en-desktop')
+        phone = browser.new_context(viewport=PHONE, locale='zh-CN', storage_state=context.storage_state())
+        small = phone.new_page()
+        for lang in ('zh', 'en'):
+            for name, path in (('ledger', '/ledger'), ('accounts', '/accounts'), ('network', '/network')):
+                small.goto(gw.url + path + '?lang=' + lang)
+                width = small.evaluate('document.documentElement.scrollWidth')
+                assert width <= PHONE['width'], '%s is wider than the phone: %d px' % (path, width)
+                _shot(small, '%s-%s-phone' % (name, lang))
+        phone.close()
+        context.close()
+    finally:
+        gw.stop()

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from firmware import health, logbook, summary
 from firmware.sources import manual as manual_inbox
-from firmware.web import chart, configure
+from firmware.web import chart, configure, instruments
 from firmware.web.review import CORRECTION, FIELDS, Reviews, ReviewError
 from shared import civil
 from shared.accounting.exact import present
@@ -212,7 +212,7 @@ async def status_json(request: web.Request) -> web.StreamResponse:
 
 
 def make_app(gateway, accounts: Accounts) -> web.Application:   # type: ignore[no-untyped-def]
-    app = web.Application(middlewares=[page_middleware], client_max_size=1 << 20)
+    app = web.Application(middlewares=[page_middleware], client_max_size=12 << 20)   # certificates: 10 MB
     app[ACCOUNTS] = accounts
     app[TEMPLATES] = templates(HERE / 'templates', utc_offset_s=int(gateway.cfg.utc_offset_h * 3600))
     app[GATEWAY] = gateway
@@ -233,5 +233,6 @@ def make_app(gateway, accounts: Accounts) -> web.Application:   # type: ignore[n
     app.router.add_get('/audit', audit)
     app.router.add_get('/status.json', status_json)
     configure.add_routes(app, gateway)
+    instruments.add_routes(app, gateway.ledger, gateway.calibration.refresh)
     return app
 

@@ -56,7 +56,8 @@ def _protocol(section: str, doc: Document, chosen: dict) -> str | None:
     return name if name in PROTOCOLS else None
 
 
-def _base(request: web.Request) -> dict:
+def base_context(request: web.Request) -> dict:
+    """What every page of the gateway's frame shows: its status and configuration version."""
     gw = request.app[GATEWAY]
     return {'status': gw.status(), 'config': gw.reconfigurer.status() if gw.reconfigurer else None}
 
@@ -74,7 +75,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
         buses.append(dict(bus, meters=meters))
     return render(request, 'config.html', buses=buses, centres=doc.entries('centre'),
                   versions=_reconfigurer(request).versions.history(10), done=request.query.get('done'),
-                  version=request.query.get('version'), **_base(request))
+                  version=request.query.get('version'), **base_context(request))
 
 
 FIRST = 'point.'      # a new meter's form carries its first point (the loader wants a meter to have one)
@@ -98,7 +99,7 @@ def _form_page(request: web.Request, section: str, key: str | None, doc: Documen
     return render(request, 'config_form.html', http_status, section=section, key=key, fields=fields, first=first,
                   label_and_help=forms.label_and_help,
                   values=values, errors=errors or {}, protocol=protocol, protocols=list(PROTOCOLS),
-                  names=_names(doc), chosen=chosen, why=str(chosen.get('why', '')), tried=tried, **_base(request))
+                  names=_names(doc), chosen=chosen, why=str(chosen.get('why', '')), tried=tried, **base_context(request))
 
 
 async def _read_once(request: web.Request, text: str, meter: str, code: str) -> dict:
@@ -204,7 +205,7 @@ async def remove_page(request: web.Request) -> web.StreamResponse:
     if doc.find(section, key) is None:
         raise web.HTTPNotFound()
     return render(request, 'config_remove.html', section=section, key=key, children=doc.children(section, key),
-                  **_base(request))
+                  **base_context(request))
 
 
 @needs('admin')
@@ -220,7 +221,7 @@ async def remove(request: web.Request) -> web.StreamResponse:
         version, live = await _reconfigurer(request).apply(doc.text(), who(request), why, 'page')
     except GatewayConfigError as e:
         return render(request, 'config_remove.html', 400, section=section, key=key,
-                      children=removed[1:], error=t(request, 'err_config', message=str(e)), **_base(request))
+                      children=removed[1:], error=t(request, 'err_config', message=str(e)), **base_context(request))
     request.app[ACCOUNTS].audit(who(request), 'config.%s.remove' % section,
                                 {'key': key, 'removed': removed, 'version': version.number, 'live': live, 'why': why})
     raise web.HTTPSeeOther('/config?done=%s&version=%d' % ('live' if live else 'restart', version.number))
@@ -239,14 +240,14 @@ def _version(request: web.Request):   # type: ignore[no-untyped-def]
 
 @needs('admin')
 async def versions_page(request: web.Request) -> web.StreamResponse:
-    return render(request, 'versions.html', versions=_reconfigurer(request).versions.history(200), **_base(request))
+    return render(request, 'versions.html', versions=_reconfigurer(request).versions.history(200), **base_context(request))
 
 
 @needs('admin')
 async def version_page(request: web.Request) -> web.StreamResponse:
     version = _version(request)
     return render(request, 'version.html', version=version,
-                  diff=_reconfigurer(request).versions.diff(version.number), **_base(request))
+                  diff=_reconfigurer(request).versions.diff(version.number), **base_context(request))
 
 
 @needs('admin')
@@ -266,7 +267,7 @@ async def rollback(request: web.Request) -> web.StreamResponse:
         new, live = await reconfigurer.apply(version.text, who(request), why, 'rollback')
     except GatewayConfigError as e:
         return render(request, 'version.html', 400, version=version, diff=reconfigurer.versions.diff(version.number),
-                      error=t(request, 'err_config', message=str(e)), **_base(request))
+                      error=t(request, 'err_config', message=str(e)), **base_context(request))
     request.app[ACCOUNTS].audit(who(request), 'config.rollback', {'to': version.number, 'version': new.number,
                                                                   'live': live})
     raise web.HTTPSeeOther('/config?done=%s&version=%d' % ('live' if live else 'restart', new.number))
@@ -277,7 +278,7 @@ async def restart(request: web.Request) -> web.StreamResponse:
     reconfigurer = _reconfigurer(request)
     request.app[ACCOUNTS].audit(who(request), 'gateway.restart', {'pending': reconfigurer.status()['pending']})
     reconfigurer.request_restart(who(request))
-    return render(request, 'restarting.html', **_base(request))
+    return render(request, 'restarting.html', **base_context(request))
 
 
 SCANS = web.AppKey('tanji_scans', dict)
@@ -299,7 +300,7 @@ def _network_page(request: web.Request, http_status: int = 200, form: dict | Non
     return render(request, 'network.html', http_status, form=form or _network_form(request), error=error,
                   done=request.query.get('done'),
                   has_interface=request.app[GATEWAY].cfg.network is not None, pending=changes.status(),
-                  here=changes.reached_by_new_address(request), **_base(request))
+                  here=changes.reached_by_new_address(request), **base_context(request))
 
 
 @needs('admin')
@@ -356,7 +357,7 @@ async def scan_page(request: web.Request) -> web.StreamResponse:
                   if m.get('bus') == name and 'address' in m}
     return render(request, 'scan.html', bus=bus, scannable=bus.get('protocol') == 'dlt645',
                   running=_running_bus(request, name) is not None, scan=scan.status() if scan else None,
-                  configured=configured, **_base(request))
+                  configured=configured, **base_context(request))
 
 
 @needs('admin')
