@@ -182,3 +182,55 @@ def test_one_address_failing_again_and_again_stops_being_heard(tmp_path, monkeyp
         store.sign_in('root', 'root password 1', '192.0.2.9')
     assert e.value.message == 'locked' and hashed == []
     assert store.sign_in('root', 'root password 1', '192.0.2.10').name == 'root'     # another address may
+
+
+SAMPLE = {'section': 'bus', 'key': 'meters', 'number': '1', 'name': 'admin', 'change': 'role', 'centre': 'platform',
+          'proposal': '0123456789ab', 'decision': 'approve', 'kind': 'csv', 'id': '1'}
+
+
+def _routes(tmp_path) -> list[tuple[str, str, str | None]]:
+    """Every route of the page as (method, a path with sample values, the role it needs): read
+    from the application itself, so a page added tomorrow is checked too."""
+    import re as _re
+    from types import SimpleNamespace
+
+    from firmware.ledger import Ledger
+    from firmware.web.app import make_app
+    # only to read the router table: the requests go to the running gateway
+    reader = SimpleNamespace(cfg=SimpleNamespace(utc_offset_h=8, data_dir=str(tmp_path), sources=None),
+                             ledger=Ledger(str(tmp_path)), calibration=SimpleNamespace(refresh=lambda: None))
+    app = make_app(reader, Accounts(tmp_path / 'routes.db'))
+    out = []
+    for route in app.router.routes():
+        if route.method == 'HEAD':
+            continue
+        template = route.resource.canonical
+        path = _re.sub(r'\{(\w+)(:[^}]*)?\}', lambda m: SAMPLE.get(m.group(1), 'x'), template)
+        out.append((route.method, path, getattr(route.handler, 'tanji_page_role', 'admin')))
+    return out
+
+
+def test_no_page_answers_without_a_session_and_a_viewer_changes_nothing(page, tmp_path):
+    routes = _routes(tmp_path)
+    assert len(routes) > 30
+    anon = Browserless(page.port)
+    for method, path, role in routes:
+        if role is None:                                        # sign-in, set-up, the style sheet
+            continue
+        status, headers, _ = anon.request(method, path, {} if method == 'POST' else None)
+        if method == 'GET':
+            assert status == 303 and headers['location'].startswith('/signin'), (method, path, status)
+        else:
+            assert status == 401, (method, path, status)
+    assert page.passwd('vic', 'viewer pass 8', 'viewer').returncode == 0
+    viewer = _signed_in(page, 'vic', 'viewer pass 8')
+    token = viewer.csrf()
+    for method, path, role in routes:
+        if method != 'POST' or role in (None, 'viewer'):        # signing out, one's own password
+            continue
+        status, _, _ = viewer.request(method, path, {'csrf': token})
+        assert status == 403, (method, path, status)
+    for method, path, role in routes:                           # what a viewer may see, it sees
+        if method == 'GET' and role == 'viewer' and '{' not in path and 'certificate' not in path \
+                and not path.startswith('/ledger/item/'):
+            assert viewer.request('GET', path)[0] == 200, path

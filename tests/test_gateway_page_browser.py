@@ -156,7 +156,9 @@ def test_a_field_engineers_first_minutes(tmp_path, browser):
         gw.stop()
 
 
-def test_configuring_a_point_through_the_forms_and_rolling_it_back(tmp_path, browser):
+def test_adding_a_meter_through_the_forms_and_rolling_it_back(tmp_path, browser):
+    """A new bus to the rig's Modbus device, a meter on it with its first point read once
+    before saving; its readings arrive without a restart; then a rollback takes it away."""
     from gateway_process import energy_codes
     code = energy_codes(4)[3]
     gw = PageGateway(tmp_path, meters=True)
@@ -171,39 +173,51 @@ def test_configuring_a_point_through_the_forms_and_rolling_it_back(tmp_path, bro
         page.get_by_role('link', name='配置').first.click()
         assert page.get_by_role('heading', name='配置', exact=True).is_visible()
         _shot(page, 'config-zh-desktop')
-        page.get_by_role('link', name='添加测点').click()
-        _shot(page, 'config-point-form-zh-desktop')
-        page.get_by_label('12 位数据项编码', exact=True).fill(code)
-        page.get_by_label('上报单位', exact=True).fill('kWh')
-        page.get_by_label('采集频率', exact=True).fill('one minute')
-        page.get_by_label('寄存器地址', exact=True).fill('0')
-        page.get_by_label('数据类型', exact=True).select_option('u32')
-        page.get_by_label('乘数', exact=True).fill('0.01')
+        page.get_by_role('link', name='添加总线').click()
+        page.get_by_label('通信规约').select_option('modbus-tcp')
+        page.get_by_role('button', name='下一步').click()
+        page.get_by_label('总线名称', exact=True).fill('line2')
+        page.get_by_label('设备的 IP 地址或主机名', exact=True).fill('127.0.0.1')
+        page.get_by_label('TCP 端口', exact=True).fill(str(gw.rig.port))
+        page.get_by_label('等待应答的时间 (ms)', exact=True).fill('fast')
         page.get_by_role('button', name='保存并应用').click()
-        assert '应为数字' in page.locator('#e-every').inner_text()       # the mistake beside its field
-        _shot(page, 'config-point-error-zh-desktop')
-        page.get_by_label('采集频率', exact=True).fill('1')
-        page.get_by_role('button', name='读一次（不保存）').click()
-        assert re.search(r'读数：[\d.]+ kWh', page.get_by_role('status').first.inner_text())
-        _shot(page, 'config-point-read-once-zh-desktop')
-        page.get_by_label('说明', exact=True).fill('kiln feeder')
+        assert '应为数字' in page.locator('#e-timeout_ms').inner_text()    # the mistake beside its field
+        _shot(page, 'config-bus-error-zh-desktop')
+        page.get_by_label('等待应答的时间 (ms)', exact=True).fill('500')
         page.get_by_role('button', name='保存并应用').click()
         assert page.get_by_text('已保存为版本 2，已生效。').is_visible()
 
+        page.locator('.tree', has_text='line2').get_by_role('link', name='添加仪表').click()
+        page.get_by_label('仪表名称', exact=True).fill('kiln2')
+        page.get_by_label('12 位数据项编码', exact=True).fill(code)
+        page.get_by_label('上报单位', exact=True).fill('kWh')
+        page.get_by_label('采集频率', exact=True).fill('1')
+        page.get_by_label('寄存器地址', exact=True).fill('0')
+        page.get_by_label('数据类型', exact=True).select_option('u32')
+        page.get_by_label('乘数', exact=True).fill('0.01')
+        _shot(page, 'config-meter-form-zh-desktop')
+        page.get_by_role('button', name='读一次（不保存）').click()
+        assert re.search(r'读数：[\d.]+ kWh（数据项 %s）' % code, page.get_by_role('status').first.inner_text())
+        _shot(page, 'config-meter-read-once-zh-desktop')
+        page.get_by_label('说明', exact=True).fill('the second kiln')
+        page.get_by_role('button', name='保存并应用').click()
+        assert page.get_by_text('已保存为版本 3，已生效。').is_visible()
+
         page.goto(gw.url + '/')                        # its reading arrives on the dashboard, no restart
         deadline = time.monotonic() + 60
-        while page.get_by_role('link', name='m1/' + code).count() == 0:
+        while page.get_by_role('link', name='kiln2/' + code).count() == 0:
             assert time.monotonic() < deadline, page.content()[-2000:]
             time.sleep(1)
             page.reload()
+        assert 'kWh' in page.locator('tr', has_text='kiln2/' + code).inner_text()
 
-        page.goto(gw.url + '/config/versions/2')
+        page.goto(gw.url + '/config/versions/3')
         assert page.locator('pre.diff .add', has_text=code).count() == 1
         _shot(page, 'config-version-zh-desktop')
         page.goto(gw.url + '/config/versions/1')
         page.get_by_role('button', name='回滚到版本 1').click()
         assert page.get_by_text('已生效').is_visible()
-        assert page.locator('.tree', has_text=code).count() == 0
+        assert page.locator('.tree', has_text='line2').count() == 0
         _shot(page, 'config-after-rollback-zh-desktop')
         page.goto(gw.url + '/config/versions?lang=en')
         assert page.get_by_role('cell', name='rollback to version 1').is_visible()
