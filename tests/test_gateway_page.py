@@ -234,3 +234,18 @@ def test_no_page_answers_without_a_session_and_a_viewer_changes_nothing(page, tm
         if method == 'GET' and role == 'viewer' and '{' not in path and 'certificate' not in path \
                 and not path.startswith('/ledger/item/'):
             assert viewer.request('GET', path)[0] == 200, path
+
+
+def test_nobody_signed_in_can_make_the_page_read_a_large_body(page):
+    import http.client
+    for path in ('/signin', '/setup', '/ledger/import'):
+        conn = http.client.HTTPConnection('127.0.0.1', page.port, timeout=30)
+        try:
+            conn.putrequest('POST', path)
+            conn.putheader('Content-Type', 'application/x-www-form-urlencoded')
+            conn.putheader('Content-Length', str(10 << 20))        # 10 MB announced, none sent
+            conn.endheaders()
+            r = conn.getresponse()
+            assert r.status == 413, (path, r.status)                 # answered before a byte is read
+        finally:
+            conn.close()

@@ -35,6 +35,7 @@ LANG_COOKIE = 'tanji_lang'
 SHARED_TEMPLATES = Path(__file__).resolve().parent / 'templates'
 STATIC = Path(__file__).resolve().parent / 'static'
 SAFE_METHODS = ('GET', 'HEAD')
+PUBLIC_BODY_LIMIT = 16 * 1024      # what a form without a session (sign-in, set-up) may send; uploads need one
 HEADERS = {
     'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -152,6 +153,10 @@ async def page_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if session is not None:
         request[SESSION] = session
     role = getattr(handler, 'tanji_page_role', 'admin')     # a handler not marked is an admin's
+    if request.method not in SAFE_METHODS and session is None and request.can_read_body and (
+            request.content_length is None or request.content_length > PUBLIC_BODY_LIMIT):
+        # nobody signed in sends more than a sign-in form: refused before a byte of it is read
+        return _finish(request, render(request, 'error.html', 413, message=t(request, 'too_large')))
     if role is not None:
         if session is None:
             if request.method in SAFE_METHODS:

@@ -333,6 +333,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     'basis': {'zh': '依据', 'en': 'Basis'},
     'certificate': {'zh': '证书文件', 'en': 'Certificate'},
     'save': {'zh': '保存', 'en': 'Save'},
+    'too_large': {'zh': '请求过大', 'en': 'The request is too large'},
 }
 
 
