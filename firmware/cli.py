@@ -186,7 +186,8 @@ async def _start_page(gw, cfg):   # type: ignore[no-untyped-def]
     app = make_app(gw, accounts)
     runner = web.AppRunner(app, access_log=None)
     listener = Listener(runner)
-    app[NETWORK] = NetworkChanges(gw, listener, lambda who, action, detail: accounts.audit(who, action, detail))
+    app[NETWORK] = gw.network = NetworkChanges(gw, listener,
+                                               lambda who, action, detail: accounts.audit(who, action, detail))
     await runner.setup()
     try:
         await listener.add(cfg.web.host, cfg.web.port)

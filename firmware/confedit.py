@@ -10,7 +10,8 @@ from tomlkit.items import AoT
 
 from shared.codec.text import ascii_digits
 
-SECTIONS = ('bus', 'meter', 'point', 'centre')
+SECTIONS = ('bus', 'meter', 'point', 'centre', 'mqtt', 'opcua', 'hj212')
+NAMED = ('bus', 'meter', 'centre')           # found by name; a point by its code; the others by position (1, 2, ...)
 CHILDREN = {'bus': ('meter', 'bus'), 'meter': ('point', 'meter')}     # section: (its children, their reference)
 
 
@@ -20,8 +21,11 @@ def point_key(code: object) -> str:
     return '%012d' % int(text) if ascii_digits(text) else text
 
 
-def key_of(section: str, entry: dict) -> str:
-    return point_key(entry.get('code', '')) if section == 'point' else str(entry.get('name', ''))
+def key_of(section: str, entry: dict, position: int = 0) -> str:
+    """An entry's key in the page's paths: its name, its code, or its position from 1."""
+    if section == 'point':
+        return point_key(entry.get('code', ''))
+    return str(entry.get('name', '')) if section in NAMED else str(position + 1)
 
 
 class Document:
@@ -33,6 +37,9 @@ class Document:
 
     def entries(self, section: str) -> list[dict]:
         return [item.unwrap() for item in self.doc.get(section, [])]
+
+    def keyed(self, section: str) -> list[tuple[str, dict]]:
+        return [(key_of(section, e, i), e) for i, e in enumerate(self.entries(section))]
 
     def find(self, section: str, key: str) -> dict | None:
         i = self._index(section, key)
@@ -52,12 +59,12 @@ class Document:
 
     def _index(self, section: str, key: str) -> int | None:
         for i, entry in enumerate(self.doc.get(section, [])):
-            if key_of(section, entry) == key:
+            if key_of(section, entry, i) == key:
                 return i
         return None
 
-    def put(self, section: str, key: str | None, values: dict) -> None:
-        """Replace the entry `key` of `section` with `values`, or add it (key None)."""
+    def put(self, section: str, key: str | None, values: dict) -> str:
+        """Replace the entry `key` of `section` with `values`, or add it (key None); its key now."""
         if section not in SECTIONS:
             raise ValueError('no section %r' % section)
         table = tomlkit.table()
@@ -73,12 +80,13 @@ class Document:
             self.doc[section].append(table)
         else:
             self.doc[section][i] = table
-        new_key = key_of(section, values)
+        new_key = key_of(section, values, len(self.doc[section]) - 1 if i is None else i)
         if key is not None and new_key != key and section in CHILDREN:
             child, ref = CHILDREN[section]
             for entry in self.doc.get(child, []):
                 if str(entry.get(ref)) == key:
                     entry[ref] = new_key
+        return new_key
 
     def table(self, section: str) -> dict:
         """A single table ([web], [network]) as values; {} when absent."""
@@ -105,6 +113,14 @@ class Document:
 
 
 def _item(value: object) -> object:
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):   # [[opcua.node]] rows
+        rows = tomlkit.aot()
+        for v in value:
+            row = tomlkit.table()
+            for k, x in v.items():
+                row[k] = _item(x)
+            rows.append(row)
+        return rows
     if isinstance(value, dict):
         inline = tomlkit.inline_table()
         inline.update({k: _item(v) for k, v in value.items()})

@@ -102,6 +102,7 @@ class Gateway:
         self.remote = None                      # firmware.remote.RemoteConfig, with [remote]
         self.calibration_overdue: frozenset[int] = frozenset()   # codes of meters past calibration (firmware/ledger.py)
         self.ledger = self.calibration = None   # firmware.ledger.Ledger and CalibrationWatch, in `tanji gateway run`
+        self.network = None                     # firmware.network.NetworkChanges, with the page
         self._report = open(report_durable, 'a') if report_durable else None
         self._tasks: list[asyncio.Task] = []
         self.delivered_at: dict[str, list[tuple[int, float]]] = {name: [] for name in self.deliveries}
@@ -438,6 +439,8 @@ class Gateway:
                   'oldest_seq': self.ring.oldest_seq(), 'queued': self.ring.pending(), 'disk_error': self.disk_error,
                   'counters': dict(self.counters), 'centres': [d.status(now) for d in self.deliveries.values()],
                   'sources': self.sources.status() if self.sources else [], 'time': self.clock.now(),
-                  'config': self.reconfigurer.status() if self.reconfigurer else None}
+                  'config': self.reconfigurer.status() if self.reconfigurer else None,
+                  'calibration_overdue': dict(self.calibration.overdue) if self.calibration else {},
+                  'network_pending': self.network.status() if self.network else None}
         status['alarms'] = summary.alarms(status)
         return status

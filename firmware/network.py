@@ -94,7 +94,11 @@ class NetworkChanges:
         settings_changed = (old_cfg.network.as_applied() if old_cfg.network else None) != \
             (new_cfg.network.as_applied() if new_cfg.network else None)
         if settings_changed and new_cfg.network is not None:
-            await run_apply(new_cfg.network.apply, new_cfg.network.as_applied())
+            try:
+                await run_apply(new_cfg.network.apply, new_cfg.network.as_applied())
+            except GatewayConfigError as e:
+                log.warning('network change by %s refused, nothing changed: %s', who, e)
+                raise
         try:
             if new != old:
                 await self.listener.add(*new)

@@ -41,6 +41,13 @@ def alarms(status: dict) -> list[str]:
         for key, p in sorted(source.get('points', {}).items()):
             if p.get('last_reason'):
                 out.append('point %s: %s' % (key, p['last_reason']))
+    for meter, number in sorted((status.get('calibration_overdue') or {}).items()):
+        out.append('meter %s: instrument %s is past its calibration due date; its readings are flagged calibration'
+                   % (meter, number))
+    pending = status.get('network_pending')
+    if pending:
+        out.append('a network change waits for confirmation from %s:%d; it goes back in %.0f s'
+                   % (pending['new'][0], pending['new'][1], pending['left_s']))
     return out
 
 

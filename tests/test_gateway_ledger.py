@@ -143,6 +143,9 @@ def test_an_overdue_meter_flags_its_readings_until_it_is_calibrated(page):
     status, headers, _ = olga.request('POST', '/ledger/add', form)
     assert status == 303 and headers['location'] == '/ledger/item/JL-001?done=saved'
     page.gateway.wait_log('ALARM instrument JL-001 (meter m1) is past its calibration due date')
+    s = page.gateway.wait_status(lambda s: s['calibration_overdue'] == {'m1': 'JL-001'})
+    assert 'meter m1: instrument JL-001 is past its calibration due date; its readings are flagged calibration' \
+        in s['alarms']
     _, _, listing = vera.request('GET', '/ledger?view=overdue')
     assert 'JL-001' in listing and '已过检定有效期' in listing
 
@@ -163,6 +166,7 @@ def test_an_overdue_meter_flags_its_readings_until_it_is_calibrated(page):
         'result': 'pass', 'certificate_no': 'FJ-2026-0815', 'basis': 'JJG 596-2012'}, {'certificate': ('c.pdf', pdf)})
     assert status == 303, re.findall(r'class="error"[^>]*>([^<]*)', text)
     page.gateway.wait_log('RECOVERED instrument JL-001 (meter m1) is within its calibration period again')
+    assert page.gateway.wait_status(lambda s: not s['calibration_overdue'])['alarms'] == []
     calibrated_at = int(time.time() * 1000)
     _, _, item = vera.request('GET', '/ledger/item/JL-001')
     link = re.search(r'href="(/ledger/item/JL-001/certificate/\d+)"', item).group(1)

@@ -70,12 +70,16 @@ def test_an_unconfirmed_change_goes_back_and_a_confirmed_one_stays(page):
     assert status == 200 and '秒内从 127.0.0.2:%d 确认' % new_port in text, re.findall(r'class="error"[^>]*>([^<]*)', text)
     assert _applied(page)[-1] == {'interface': 'eth1', 'address': '192.168.20.1/24', 'router': '', 'dns': []}
     assert _listening('127.0.0.2', new_port) and _listening('127.0.0.1', page.port)   # both, until confirmed
+    s = page.gateway.wait_status(lambda s: s['network_pending'] is not None)
+    assert any(a.startswith('a network change waits for confirmation from 127.0.0.2:%d' % new_port)
+               for a in s['alarms'])
     status, _, text = admin.request('POST', '/network/confirm', {'csrf': admin.csrf('/network')})
     assert status == 400 and '请从新地址确认' in text                  # reaching the old address proves nothing
     # nobody confirms: everything goes back by itself
     page.gateway.wait_log('ALARM network change (version 2) put back', timeout_s=60)
     assert not _listening('127.0.0.2', new_port) and _listening('127.0.0.1', page.port)
     assert _applied(page)[-1] == {'interface': 'eth1', 'address': '192.168.10.1/24', 'router': '', 'dns': []}
+    assert page.gateway.wait_status(lambda s: s['network_pending'] is None)['alarms'] == []
     assert page.config.read_text() == original
     origins = [json.loads((page.gateway.data_dir / 'config' / ('%06d.json' % n)).read_text())['origin']
                for n in (1, 2, 3)]

@@ -135,6 +135,37 @@ COMMON_FIELDS = {
 }
 
 
+# The pushed sources' settings as the page's forms show them (the parsers below check them):
+# each section's own, and the rows it lists ([[opcua.node]], [[hj212.map]]).
+PUSHED_FIELDS = {
+    'mqtt': [Field('host', 'text', help=_help('MQTT 代理地址', 'broker address')),
+             Field('port', 'int', 1883, _help('端口', 'port'), low=1, high=65535),
+             Field('topics', 'list', help=_help('订阅主题（逗号分隔，可含 + #）', 'topics to subscribe (comma separated, + # allowed)')),
+             Field('client_id', 'text', None, _help('客户端标识：保持不变，代理据此保留会话', 'client id: keep it stable, the broker keeps the session by it')),
+             Field('keepalive_s', 'int', 30, _help('保活间隔', 'keep-alive'), low=5, high=3600, unit='s'),
+             Field('username', 'text', None, _help('用户名', 'user name')),
+             Field('password', 'text', None, _help('密码', 'password'))],
+    'opcua': [Field('url', 'text', help=_help('服务器地址（opc.tcp://…）', 'server address (opc.tcp://…)'))],
+    'hj212': [Field('listen', 'text', help=_help('监听地址：主机:端口，如 0.0.0.0:9212', 'listen on: host:port, e.g. 0.0.0.0:9212')),
+              Field('password', 'text', None, _help('访问密码 PW（可选）', 'access password PW (optional)')),
+              Field('stations', 'list', None, _help('接受的设备唯一标识 MN（逗号分隔，可选）', 'accepted station MN (comma separated, optional)'))],
+}
+PUSHED_ROWS = {
+    'opcua': ('node', [Field('node', 'text', help=_help('节点标识，如 ns=2;s=Kiln1.CoalFeed', 'node id, e.g. ns=2;s=Kiln1.CoalFeed')),
+                       Field('code', 'text', help=_help('12 位数据项编码', '12-digit data-item code')),
+                       Field('unit', 'text', help=_help('单位', 'unit')),
+                       Field('mode', 'choice', 'subscribe', _help('方式：subscribe 订阅，read 定时读取', 'mode: subscribe, or read every period'),
+                             choices=('subscribe', 'read')),
+                       EVERY]),
+    'hj212': ('map', [Field('cn', 'choice', help=_help('命令编码：2011 实时，2051 分钟，2061 小时，2031 日', 'CN: 2011 real time, 2051 minute, 2061 hour, 2031 day'),
+                            choices=('2011', '2051', '2061', '2031')),
+                      Field('pollutant', 'text', help=_help('污染物编码，如 a21026', 'pollutant code, e.g. a21026')),
+                      Field('field', 'text', help=_help('字段，如 Avg、Cou', 'field, e.g. Avg, Cou')),
+                      Field('code', 'text', help=_help('12 位数据项编码', '12-digit data-item code')),
+                      Field('unit', 'text', help=_help('单位', 'unit'))]),
+}
+
+
 def _period(doc: dict, where: str) -> float:
     try:
         every = EVERY.value(doc)
@@ -271,7 +302,7 @@ def _point(doc: dict, where: str, meter_name: str, bus: BusConfig, tables) -> po
 
 
 def _mqtt(doc: dict, where: str, gateway_id: str) -> MqttConfig:
-    check_keys(doc, {'host', 'port', 'topics', 'client_id', 'keepalive_s', 'username', 'password'}, where)
+    check_keys(doc, {f.name for f in PUSHED_FIELDS['mqtt']}, where)
     topics = doc.get('topics')
     if not isinstance(topics, list) or not topics or not all(isinstance(t, str) and t for t in topics):
         fail(where, 'topics must be a list of topic filters')
@@ -282,14 +313,14 @@ def _mqtt(doc: dict, where: str, gateway_id: str) -> MqttConfig:
 
 
 def _opcua(doc: dict, where: str, tables) -> OpcuaConfig:
-    check_keys(doc, {'url', 'node'}, where)
+    check_keys(doc, {f.name for f in PUSHED_FIELDS['opcua']} | {'node'}, where)
     url = text(doc, 'url', where)
     if not url.startswith('opc.tcp://'):
         fail(where, 'url must start with opc.tcp://')
     nodes = []
     for j, n in enumerate(doc.get('node', [])):
         w = '%s.node[%d]' % (where, j + 1)
-        check_keys(n, {'node', 'code', 'unit', 'mode', 'every'}, w)
+        check_keys(n, {f.name for f in PUSHED_ROWS['opcua'][1]}, w)
         code, unit = _code_unit(n, w, tables)
         mode = n.get('mode', 'subscribe')
         if mode not in ('subscribe', 'read'):
@@ -301,7 +332,7 @@ def _opcua(doc: dict, where: str, tables) -> OpcuaConfig:
 
 
 def _hj212(doc: dict, where: str, tables) -> Hj212Config:
-    check_keys(doc, {'listen', 'password', 'stations', 'map'}, where)
+    check_keys(doc, {f.name for f in PUSHED_FIELDS['hj212']} | {'map'}, where)
     listen = text(doc, 'listen', where)
     host, _, port = listen.rpartition(':')
     if not host or not ascii_digits(port) or not 0 < int(port) < 65536:
@@ -312,7 +343,7 @@ def _hj212(doc: dict, where: str, tables) -> Hj212Config:
     mapping = {}
     for j, m in enumerate(doc.get('map', [])):
         w = '%s.map[%d]' % (where, j + 1)
-        check_keys(m, {'cn', 'pollutant', 'field', 'code', 'unit'}, w)
+        check_keys(m, {f.name for f in PUSHED_ROWS['hj212'][1]}, w)
         cn = m.get('cn')
         if cn not in ('2011', '2051', '2061', '2031'):
             fail(w, 'cn must be 2011 (real time), 2051 (minute), 2061 (hour) or 2031 (day)')

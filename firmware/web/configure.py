@@ -24,6 +24,7 @@ from shared.web.http import ACCOUNTS, needs, render, t, who
 log = logging.getLogger('tanji.config')
 
 GATEWAY = web.AppKey('tanji_config_gateway', object)
+WITHOUT_PROTOCOL = ('centre', 'mqtt', 'opcua', 'hj212')      # sections whose form is theirs alone
 
 
 def _reconfigurer(request: web.Request):   # type: ignore[no-untyped-def]
@@ -45,7 +46,7 @@ def _names(doc: Document) -> dict[str, list[str]]:
 def _protocol(section: str, doc: Document, chosen: dict) -> str | None:
     """The protocol whose fields a form shows: the bus's own, or that of the meter's bus."""
     from firmware.drivers.registry import PROTOCOLS
-    if section == 'centre':
+    if section in WITHOUT_PROTOCOL:
         return None
     if section == 'bus':
         name = chosen.get('protocol')
@@ -74,6 +75,8 @@ async def overview(request: web.Request) -> web.StreamResponse:
                 meters.append(dict(meter, points=points))
         buses.append(dict(bus, meters=meters))
     return render(request, 'config.html', buses=buses, centres=doc.entries('centre'),
+                  pushed={sec: doc.keyed(sec) for sec in ('mqtt', 'opcua', 'hj212')},
+                  manual=bool(doc.table('manual').get('enabled', False)),
                   versions=_reconfigurer(request).versions.history(10), done=request.query.get('done'),
                   version=request.query.get('version'), **base_context(request))
 
@@ -91,12 +94,20 @@ def _form_page(request: web.Request, section: str, key: str | None, doc: Documen
                values: dict[str, str] | None = None, errors: dict | None = None, http_status: int = 200,
                tried: dict | None = None) -> web.Response:
     protocol = _protocol(section, doc, chosen)
-    fields = forms.fields_for(section, protocol, _names(doc)) if protocol or section == 'centre' else []
+    fields = forms.fields_for(section, protocol, _names(doc)) if protocol or section in WITHOUT_PROTOCOL else []
     first = forms.prefixed(_first_point_fields(section, key, protocol, doc), FIRST)
+    rows = forms.rows_for(section)
     if values is None:
         values = forms.to_form(fields, chosen)
+        if rows is not None:
+            values.update(forms.rows_to_form(rows[0], rows[1], chosen.get(rows[0], [])))
+    row_count = 0
+    if rows is not None:
+        used = [int(k.split('.')[1]) for k in values if k.startswith(rows[0] + '.') and k.split('.')[1].isdigit()]
+        row_count = max(used, default=0) + forms.BLANK_ROWS
     from firmware.drivers.registry import PROTOCOLS
     return render(request, 'config_form.html', http_status, section=section, key=key, fields=fields, first=first,
+                  rows=rows, row_count=row_count,
                   label_and_help=forms.label_and_help,
                   values=values, errors=errors or {}, protocol=protocol, protocols=list(PROTOCOLS),
                   names=_names(doc), chosen=chosen, why=str(chosen.get('why', '')), tried=tried, **base_context(request))
@@ -161,7 +172,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     if key is not None and doc.find(section, key) is None:
         raise web.HTTPNotFound()
     protocol = _protocol(section, doc, posted)
-    if section != 'centre' and protocol is None:
+    if section not in WITHOUT_PROTOCOL and protocol is None:
         return _form_page(request, section, key, doc, posted, posted,
                           {'form': t(request, 'err_no_protocol_' + section)}, 400)
     fields = forms.fields_for(section, protocol, _names(doc))
@@ -169,12 +180,16 @@ async def save(request: web.Request) -> web.StreamResponse:
     values, errors = forms.from_form(fields, posted)
     point, point_errors = forms.from_form(first, forms.under(posted, FIRST)) if first else ({}, {})
     errors.update({FIRST + name: e for name, e in point_errors.items()})
+    rows = forms.rows_for(section)
+    if rows is not None:
+        listed, row_errors = forms.rows_from_form(rows[0], rows[1], posted)
+        errors.update(row_errors)
+        if listed:
+            values[rows[0]] = listed
     if errors:
         return _form_page(request, section, key, doc, posted, posted, _translated(request, errors), 400)
-    doc.put(section, key, values)
-    new_key = key_of(section, values)
-    keys = [key_of(section, e) for e in doc.entries(section)]
-    index = len(keys) - 1 if key is None else keys.index(new_key)
+    new_key = doc.put(section, key, values)
+    index = [k for k, _ in doc.keyed(section)].index(new_key)
     if first:
         point = dict({'meter': new_key}, **point)
         doc.put('point', None, point)
@@ -224,6 +239,21 @@ async def remove(request: web.Request) -> web.StreamResponse:
                       children=removed[1:], error=t(request, 'err_config', message=str(e)), **base_context(request))
     request.app[ACCOUNTS].audit(who(request), 'config.%s.remove' % section,
                                 {'key': key, 'removed': removed, 'version': version.number, 'live': live, 'why': why})
+    raise web.HTTPSeeOther('/config?done=%s&version=%d' % ('live' if live else 'restart', version.number))
+
+
+@needs('admin')
+async def manual_switch(request: web.Request) -> web.StreamResponse:
+    """Manual entry on or off (seed 001 §11.6): a reading source like the others."""
+    enabled = str((await request.post()).get('enabled', '')) == 'on'
+    doc = _document(request)
+    doc.set_values('manual', {'enabled': enabled})
+    try:
+        version, live = await _reconfigurer(request).apply(doc.text(), who(request), 'manual entry %s'
+                                                           % ('on' if enabled else 'off'), 'page')
+    except GatewayConfigError as e:
+        return render(request, 'error.html', 400, message=t(request, 'err_config', message=str(e)))
+    request.app[ACCOUNTS].audit(who(request), 'config.manual', {'enabled': enabled, 'version': version.number})
     raise web.HTTPSeeOther('/config?done=%s&version=%d' % ('live' if live else 'restart', version.number))
 
 
@@ -390,6 +420,7 @@ def add_routes(app: web.Application, gateway) -> None:   # type: ignore[no-untyp
     r.add_get('/config/bus/{key}/scan', scan_page)
     r.add_post('/config/bus/{key}/scan', scan_start)
     r.add_get('/config', overview)
+    r.add_post('/config/manual', manual_switch)
     r.add_get('/config/versions', versions_page)
     r.add_get(r'/config/versions/{number:\d+}', version_page)
     r.add_get(r'/config/versions/{number:\d+}.toml', version_download)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from firmware.config import CENTRE_FIELDS
 from firmware.drivers.descriptor import PERIODS, Field
 from firmware.drivers.registry import PROTOCOLS
-from firmware.sources.config import COMMON_FIELDS
+from firmware.sources.config import COMMON_FIELDS, PUSHED_FIELDS, PUSHED_ROWS
 
 SEPARATORS = re.compile(r'[,，\s]+')
 COLON = re.compile(r'：|: ')
@@ -52,10 +52,13 @@ class FormField:
 
 
 def fields_for(section: str, protocol: str | None, names: dict[str, list[str]]) -> list[FormField]:
-    """The inputs of a `section` form for `protocol` (bus, meter, point; None for a centre)."""
+    """The inputs of a `section` form for `protocol` (bus, meter, point; None for a centre and
+    the pushed sources, whose rows are rows_for's)."""
+    own: list[Field] = []
     if section == 'centre':
-        own: list[Field] = []
         common = CENTRE_FIELDS
+    elif section in PUSHED_FIELDS:
+        common = PUSHED_FIELDS[section]
     else:
         common = COMMON_FIELDS[section]
         spec = PROTOCOLS[protocol]
@@ -79,6 +82,39 @@ def prefixed(fields: list[FormField], prefix: str) -> list[FormField]:
 def under(form: dict[str, str], prefix: str) -> dict[str, str]:
     """The part of a submitted form under `prefix`, without it."""
     return {k[len(prefix):]: v for k, v in form.items() if k.startswith(prefix)}
+
+
+BLANK_ROWS = 3          # rows a form offers for adding
+
+
+def rows_for(section: str) -> tuple[str, list[FormField]] | None:
+    """The rows a section lists (('node', ...) for [[opcua.node]]), or None."""
+    if section not in PUSHED_ROWS:
+        return None
+    name, fields = PUSHED_ROWS[section]
+    return name, [FormField(f.name, f, f.choices) for f in fields]
+
+
+def rows_to_form(row: str, fields: list[FormField], rows: list[dict]) -> dict[str, str]:
+    out = {}
+    for n, entry in enumerate(rows, start=1):
+        out.update(('%s.%d.%s' % (row, n, k), v) for k, v in to_form(fields, entry).items())
+    return out
+
+
+def rows_from_form(row: str, fields: list[FormField], form: dict[str, str]) -> tuple[list[dict], dict]:
+    """The rows a form submits ('node.2.code' ...), blank ones left out, and their errors."""
+    numbers = sorted({int(k.split('.')[1]) for k in form if k.startswith(row + '.') and k.count('.') == 2
+                      and k.split('.')[1].isdigit()})
+    rows, errors = [], {}
+    for n in numbers:
+        sub = {ff.name: form.get('%s.%d.%s' % (row, n, ff.name), '') for ff in fields}
+        if not any(v.strip() for v in sub.values()):
+            continue
+        values, errs = from_form(fields, sub)
+        errors.update(('%s.%d.%s' % (row, n, k), e) for k, e in errs.items())
+        rows.append(values)
+    return rows, errors
 
 
 def to_form(fields: list[FormField], entry: dict) -> dict[str, str]:
