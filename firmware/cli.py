@@ -82,8 +82,7 @@ async def _run(args: argparse.Namespace) -> int:
     tasks.append(asyncio.create_task(_write_status(gw, os.path.join(cfg.data_dir, 'status.json')),
                                      name='tanji-status'))
     tasks.append(asyncio.create_task(_stop_on(gw.reconfigurer.restart_requested, stop), name='tanji-restart'))
-    if gw.tally is not None:
-        tasks.append(asyncio.create_task(_save_tally(gw), name='tanji-tally'))
+    tasks.append(asyncio.create_task(_save_tally(gw), name='tanji-tally'))   # live accounting may start later
     from firmware.ledger import CalibrationWatch, Ledger
     gw.ledger = Ledger(cfg.data_dir, gw.clock.now, int(cfg.utc_offset_h * 3600))
     gw.calibration = CalibrationWatch(gw.ledger, gw)

@@ -10,9 +10,11 @@ from tomlkit.items import AoT
 
 from shared.codec.text import ascii_digits
 
-SECTIONS = ('bus', 'meter', 'point', 'centre', 'mqtt', 'opcua', 'hj212')
-NAMED = ('bus', 'meter', 'centre')           # found by name; a point by its code; the others by position (1, 2, ...)
-CHILDREN = {'bus': ('meter', 'bus'), 'meter': ('point', 'meter')}     # section: (its children, their reference)
+SECTIONS = ('bus', 'meter', 'point', 'centre', 'mqtt', 'opcua', 'hj212', 'accounting_unit', 'emission_source')
+# found by this setting; a point by its code; the others by position (1, 2, ...)
+NAMED = {'bus': 'name', 'meter': 'name', 'centre': 'name', 'accounting_unit': 'name', 'emission_source': 'id'}
+# section: (its children, their reference): renamed and removed with it
+CHILDREN = {'bus': ('meter', 'bus'), 'meter': ('point', 'meter'), 'accounting_unit': ('emission_source', 'unit')}
 
 
 def point_key(code: object) -> str:
@@ -25,7 +27,7 @@ def key_of(section: str, entry: dict, position: int = 0) -> str:
     """An entry's key in the page's paths: its name, its code, or its position from 1."""
     if section == 'point':
         return point_key(entry.get('code', ''))
-    return str(entry.get('name', '')) if section in NAMED else str(position + 1)
+    return str(entry.get(NAMED[section], '')) if section in NAMED else str(position + 1)
 
 
 class Document:
@@ -99,6 +101,18 @@ class Document:
             self.doc[section] = tomlkit.table()
         for name, value in values.items():
             self.doc[section][name] = _item(value)
+
+    def replace_values(self, section: str, values: dict, keep: tuple = ()) -> None:
+        """A single table's settings become `values` (settings left blank go), but for `keep`."""
+        kept = {k: v for k, v in self.table(section).items() if k in keep}
+        table = tomlkit.table()
+        for name, value in dict(kept, **values).items():
+            table[name] = _item(value)
+        if section in self.doc:
+            self.doc[section] = table
+        else:
+            self.doc.add(tomlkit.nl())
+            self.doc[section] = table
 
     def remove(self, section: str, key: str) -> list[tuple[str, str]]:
         """Remove the entry and what belongs to it; returns what was removed."""

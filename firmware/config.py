@@ -128,7 +128,7 @@ class GatewayConfig:
     source: dict = field(default_factory=dict)
     sources: object = None           # firmware.sources.config.Sources
     web: WebConfig | None = None     # the local page; None: off
-    accounting: dict | None = None   # [accounting]: the live emissions' scenario (firmware/emissions.py); None: off
+    accounting: dict | None = None   # the accounting sections (firmware/bindings.py, emissions.py); None: off
     remote: RemoteSettings | None = None   # [remote]: configurations from the platform; None: off
     network: NetworkSettings | None = None  # [network]: the maintenance interface, changed with confirm-or-revert
 
@@ -150,7 +150,7 @@ def _time_of_day(text: str, where: str) -> int:
 
 def parse(doc: dict) -> GatewayConfig:
     unknown = set(doc) - {'gateway', 'centre', 'source', 'bus', 'meter', 'point', 'mqtt', 'opcua', 'hj212', 'manual', 'web',
-                          'accounting', 'remote', 'network'}
+                          'accounting', 'accounting_unit', 'emission_source', 'remote', 'network'}
     if unknown:
         raise GatewayConfigError('unknown section(s): %s' % ', '.join(sorted(unknown)))
     g = doc.get('gateway')
@@ -225,10 +225,16 @@ def parse(doc: dict) -> GatewayConfig:
     cfg.web = _web(doc.get('web'))
     cfg.remote = _remote(doc.get('remote'), cfg.health_every_s)
     cfg.network = _network(doc.get('network'))
-    if doc.get('accounting') is not None:
+    from firmware import bindings
+    if bindings.present(doc):
         from firmware import emissions
-        emissions.load(doc['accounting'], cfg.id)       # checked here: a scenario that cannot be used stops the start
-        cfg.accounting = doc['accounting']
+        sections = {k: doc[k] for k in bindings.SECTIONS if k in doc}
+        if bindings.active(doc):
+            emissions.load(sections, cfg.id)            # checked here: a scenario that cannot be used stops the start
+            cfg.accounting = sections
+        else:                                           # the entity and its units only: checked, nothing to account
+            from shared.accounting.methods import MethodLibrary
+            bindings.scenario(doc, cfg.id, MethodLibrary.default())
     cfg.sources = sources_config.parse(doc, cfg.id, utc_offset_s=int(cfg.utc_offset_h * 3600))
     if cfg.source and not cfg.sources.empty():
         raise GatewayConfigError('[source] (synthetic meters) and meter sources cannot be combined')

@@ -8,6 +8,8 @@ ones; these are the same engine on the same signed readings, seen at the gateway
     scenario = "/etc/tanji/scenario.json"      # sources with "meter": {"gateway": <this id>, "code": ...}
     libraries = "/var/lib/tanji/libraries"     # optional: factors.json / methods.json pulled or imported
 
+or the bindings and the boundary in the configuration itself (firmware/bindings.py).
+
 Sources bound to another gateway's meters, and sources with an activity given as a
 total, are left out of the live view and counted as such."""
 
@@ -18,6 +20,7 @@ import logging
 import os
 import time
 
+from firmware import bindings
 from firmware.settings import GatewayConfigError
 from firmware.tally import Tally, day_start_ms, month_start_ms
 from shared import civil
@@ -43,18 +46,14 @@ def _json(path: str, what: str) -> dict:
         raise GatewayConfigError('accounting.%s: %s is not valid JSON: %s' % (what, path, e))
 
 
-def load(section: dict, gateway_id: str) -> tuple[dict, Engine, dict]:
+def load(doc: dict, gateway_id: str) -> tuple[dict, Engine, dict]:
     """The checked scenario, an engine with its libraries, and what was left out; GatewayConfigError
-    naming the setting otherwise (the configuration loader calls this)."""
-    if not isinstance(section, dict) or set(section) - {'scenario', 'libraries'} or \
-            not isinstance(section.get('scenario'), str):
-        raise GatewayConfigError('[accounting] takes scenario = "path of the scenario JSON" and optionally '
-                                 'libraries = "directory of factors.json / methods.json"')
-    scenario = _json(section['scenario'], 'scenario')
-    try:
-        check_shape(scenario)
-    except ScenarioError as e:
-        raise GatewayConfigError('accounting.scenario %s: %s' % (section['scenario'], e))
+    naming the setting otherwise (the configuration loader calls this).  `doc` holds the
+    configuration's [accounting], [[accounting_unit]] and [[emission_source]]: the scenario is
+    a JSON file (accounting.scenario) or those sections (firmware/bindings.py)."""
+    section = doc.get('accounting') or {}
+    if not isinstance(section, dict):
+        raise GatewayConfigError('[accounting] must be a table')
     factors, methods = FactorLibrary.default(), MethodLibrary.default()
     directory = section.get('libraries')
     if directory is not None:
@@ -67,6 +66,20 @@ def load(section: dict, gateway_id: str) -> tuple[dict, Engine, dict]:
                 methods = MethodLibrary(_json(os.path.join(directory, 'methods.json'), 'libraries'))
         except (FactorError, MethodError, TypeError, KeyError) as e:
             raise GatewayConfigError('accounting.libraries %s: %s' % (directory, e))
+    if section.get('scenario') is not None:
+        if not isinstance(section['scenario'], str) or set(section) - {'scenario', 'libraries'} or \
+                doc.get('accounting_unit') or doc.get('emission_source'):
+            raise GatewayConfigError('accounting.scenario names a scenario file: then [accounting] takes only '
+                                     'libraries besides, and no [[accounting_unit]] or [[emission_source]]')
+        where = 'accounting.scenario %s' % section['scenario']
+        scenario = _json(section['scenario'], 'scenario')
+    else:
+        where = 'the accounting sections'
+        scenario = bindings.scenario(doc, gateway_id, methods)
+    try:
+        check_shape(scenario)
+    except ScenarioError as e:
+        raise GatewayConfigError('%s: %s' % (where, e))
     here, elsewhere, given = [], [], []
     for src in scenario['sources']:
         try:
@@ -75,9 +88,8 @@ def load(section: dict, gateway_id: str) -> tuple[dict, Engine, dict]:
             raise GatewayConfigError('accounting.scenario: %s' % e)
         (here if meter and meter['gateway'] == gateway_id else elsewhere if meter else given).append(src['id'])
     if not here:
-        raise GatewayConfigError('accounting.scenario %s: no source is bound to this gateway (%s); bind one with '
-                                 '"meter": {"gateway": "%s", "code": ...}' % (section['scenario'], gateway_id,
-                                                                              gateway_id))
+        raise GatewayConfigError('%s: no source is bound to this gateway (%s); bind one with '
+                                 '"meter": {"gateway": "%s", "code": ...}' % (where, gateway_id, gateway_id))
     left_out = {'other_gateways': elsewhere, 'given_totals': given}
     return scenario, Engine(factors, methods), left_out
 

@@ -77,13 +77,8 @@ class Gateway:
         self.deliveries: dict[str, delivery.Delivery] = {}
         self.centres = {c.name: c for c in cfg.centres}
         self.history = History()                # the last hours of each code, for the page's charts
-        self.tally = self.emissions = None      # live accounting ([accounting]): the page's emissions
-        if cfg.accounting is not None:
-            from firmware.emissions import LiveEmissions
-            from firmware.tally import Tally
-            offset = int(cfg.utc_offset_h * 3600)
-            self.tally = Tally(offset, os.path.join(cfg.data_dir, 'tally.json'))
-            self.emissions = LiveEmissions(cfg.id, cfg.accounting, self.tally, offset)
+        self.tally = self.emissions = None      # live accounting (firmware/bindings.py): the page's emissions
+        self.set_accounting(cfg.accounting)
         self.sealers = {c.name: seal.Sealer(cfg.id, self.key.sign, point) for c in cfg.centres
                         if (point := centre_seal_point(c)) is not None}
         self.readers = {}
@@ -402,6 +397,18 @@ class Gateway:
         stuck = await cancel_and_wait(self._tasks, timeout)
         self.close()
         return stuck
+
+    def set_accounting(self, sections: dict | None) -> None:
+        """Start, replace or stop the live emissions; the tally of readings is kept across a change."""
+        if sections is None:
+            self.emissions = None
+            return
+        from firmware.emissions import LiveEmissions
+        from firmware.tally import Tally
+        offset = int(self.cfg.utc_offset_h * 3600)
+        if self.tally is None:
+            self.tally = Tally(offset, os.path.join(self.cfg.data_dir, 'tally.json'))
+        self.emissions = LiveEmissions(self.cfg.id, sections, self.tally, offset)
 
     def tally_snapshot(self) -> str | None:
         if self.tally is None:

@@ -2,6 +2,7 @@
 sources (buses, meters, points, MQTT, OPC UA, HJ 212, manual entry) is applied at
 once: the sources stop and start again with the new settings while storage and
 delivery go on, and each point's history (its last value, its counters) carries over.
+A change to the accounting bindings and boundary replaces the live emissions' scenario.
 Any other change (centres, schedules, the page, the ring) takes effect when the gateway
 restarts; until then the status says a restart is pending, and the page offers it."""
 
@@ -19,6 +20,7 @@ from firmware.versions import Version, Versions
 log = logging.getLogger('tanji.config')
 
 SOURCE_SECTIONS = frozenset({'bus', 'meter', 'point', 'mqtt', 'opcua', 'hj212', 'manual'})
+ACCOUNTING_SECTIONS = frozenset({'accounting', 'accounting_unit', 'emission_source'})    # the live emissions'
 
 
 def changed_sections(old_text: str, new_text: str) -> set[str]:
@@ -66,14 +68,16 @@ class Reconfigurer:
             sections = changed_sections(base_text, text)
             log.info('configuration version %d by %s (%s): %s changed: %s', version.number, who, origin,
                      ', '.join(sorted(sections)) or 'nothing', why)
-            if self.pending is not None or not sections <= SOURCE_SECTIONS | applied_by_caller:
+            if self.pending is not None or not sections <= SOURCE_SECTIONS | ACCOUNTING_SECTIONS | applied_by_caller:
                 self.pending = version
                 log.warning('configuration version %d waits for a restart of the gateway (%s changed)',
-                            version.number, ', '.join(sorted(sections - SOURCE_SECTIONS - applied_by_caller))
-                            or 'an earlier version')
+                            version.number, ', '.join(sorted(sections - SOURCE_SECTIONS - ACCOUNTING_SECTIONS
+                                                             - applied_by_caller)) or 'an earlier version')
                 return version, False
             if sections & SOURCE_SECTIONS:
                 await self._restart_sources(cfg)
+            if sections & ACCOUNTING_SECTIONS:
+                self.gateway.set_accounting(cfg.accounting)
             self.gateway.cfg = cfg
             self.running = version
             return version, True

@@ -78,7 +78,7 @@ def test_the_tally_keeps_what_accounting_needs_and_the_engine_agrees_with_every_
 
 
 def test_live_emissions_leave_out_other_gateways_and_given_totals_and_count_an_entry(tmp_path):
-    live = LiveEmissions('GW-FAULT', {'scenario': str(_scenario(tmp_path))}, Tally(OFFSET), OFFSET)
+    live = LiveEmissions('GW-FAULT', {'accounting': {'scenario': str(_scenario(tmp_path))}}, Tally(OFFSET), OFFSET)
     assert live.left_out == {'other_gateways': ['other-site'], 'given_totals': ['boiler-gas']}
     now = civil.days_from_civil(2026, 12, 1) * 86400_000 + 6 * 3600_000
     live.tally.add(int(ENERGY), now - 3600_000, 100000, -2, 0, 'kWh')
@@ -98,14 +98,14 @@ def test_live_emissions_leave_out_other_gateways_and_given_totals_and_count_an_e
 
 def test_a_scenario_the_gateway_cannot_use_is_refused_with_the_setting_named(tmp_path):
     with pytest.raises(GatewayConfigError, match='no source is bound to this gateway'):
-        load({'scenario': str(_scenario(tmp_path, gateway='GW-ELSEWHERE'))}, 'GW-FAULT')
+        load({'accounting': {'scenario': str(_scenario(tmp_path, gateway='GW-ELSEWHERE'))}}, 'GW-FAULT')
     with pytest.raises(GatewayConfigError, match='accounting.scenario: cannot read'):
-        load({'scenario': str(tmp_path / 'missing.json')}, 'GW-FAULT')
+        load({'accounting': {'scenario': str(tmp_path / 'missing.json')}}, 'GW-FAULT')
     (tmp_path / 'bad.json').write_text('{"sources": [')
     with pytest.raises(GatewayConfigError, match='is not valid JSON'):
-        load({'scenario': str(tmp_path / 'bad.json')}, 'GW-FAULT')
-    with pytest.raises(GatewayConfigError, match=r'\[accounting\] takes scenario'):
-        load({'scenario': str(_scenario(tmp_path)), 'factor': 'x'}, 'GW-FAULT')
+        load({'accounting': {'scenario': str(tmp_path / 'bad.json')}}, 'GW-FAULT')
+    with pytest.raises(GatewayConfigError, match=r'\[accounting\] takes only libraries besides'):
+        load({'accounting': {'scenario': str(_scenario(tmp_path)), 'factor': 'x'}}, 'GW-FAULT')
 
 
 @pytest.fixture

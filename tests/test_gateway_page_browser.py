@@ -121,6 +121,9 @@ def test_a_field_engineers_first_minutes(tmp_path, browser):
             bob.reload()
         assert '218.590 t' in bob.locator('#emissions tr', has_text='kiln-coal').inner_text()
         _shot(bob, 'dashboard-emissions-zh-desktop')
+        bob.goto(gw.url + '/boundary')                  # the boundary drawn, with the month's totals
+        assert bob.locator('.bnode', has_text='kiln-coal').first.is_visible()
+        _shot(bob, 'boundary-zh-desktop')
         second.close()
         page.goto(gw.url + '/')
 
@@ -219,9 +222,25 @@ def test_adding_a_meter_through_the_forms_and_rolling_it_back(tmp_path, browser)
         assert page.get_by_text('已生效').is_visible()
         assert page.locator('.tree', has_text='line2').count() == 0
         _shot(page, 'config-after-rollback-zh-desktop')
+        page.goto(gw.url + '/config/add/emission_source?lang=zh')
+        page.get_by_label('排放源标识', exact=True).fill('incomer')
+        page.get_by_label('所属行业', exact=True).select_option('08')
+        page.get_by_label('核算方法', exact=True).select_option('purchased_electricity')
+        page.get_by_label('采集点', exact=True).fill('080420101001')
+        page.get_by_role('button', name='保存并应用').click()
+        assert page.get_by_text('已生效').is_visible()
+        page.goto(gw.url + '/boundary')
+        deadline = time.monotonic() + 60              # accounted from the readings that arrive from now on
+        while page.locator('.bnode').count() == 0:
+            assert time.monotonic() < deadline, page.locator('main').inner_text()
+            time.sleep(1)
+            page.reload()
+        _shot(page, 'boundary-config-zh-desktop')
         page.goto(gw.url + '/config/versions?lang=en')
         assert page.get_by_role('cell', name='rollback to version 1').is_visible()
         _shot(page, 'config-versions-en-desktop')
+        page.goto(gw.url + '/config/add/emission_source?lang=en')
+        _shot(page, 'config-emission-source-form-en-desktop')
         page.goto(gw.url + '/config/add/bus?lang=en&protocol=dlt645')
         baud = page.get_by_label('baud rate', exact=True)
         assert baud.input_value() == '' and baud.get_attribute('placeholder') == 'default 2400'

@@ -57,6 +57,19 @@ async def _emissions(gw) -> dict | None:   # type: ignore[no-untyped-def]
     return out
 
 
+@needs('viewer')
+async def boundary(request: web.Request) -> web.StreamResponse:
+    """The accounting boundary drawn (seed 001 §9.3 f): the entity, its units, their sources and
+    the points they read, each with this month's live emissions."""
+    gw = request.app[GATEWAY]
+    emissions = await _emissions(gw)
+    month = emissions['month'] if emissions else None
+    sources = {s['id']: s for s in (month or {}).get('sources', [])}
+    codes = {src['id']: src['meter']['code'] for src in gw.emissions.sources} if gw.emissions else {}
+    return render(request, 'boundary.html', status=gw.status(), month=month, sources=sources, codes=codes,
+                  present=present)
+
+
 @needs('operator')
 async def send_now(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
@@ -228,6 +241,7 @@ def make_app(gateway, accounts: Accounts) -> web.Application:   # type: ignore[n
     app.router.add_post('/manual', manual_propose)
     app.router.add_post(r'/manual/{proposal}/{decision:approve|reject}', manual_decide)
     app.router.add_get('/chart', chart_page)
+    app.router.add_get('/boundary', boundary)
     app.router.add_get('/logs', logs_page)
     app.router.add_get('/logs.txt', logs_download)
     app.router.add_get('/audit', audit)

@@ -12,6 +12,7 @@ import time
 
 from aiohttp import web
 
+from firmware import bindings
 from firmware.confedit import SECTIONS, Document, key_of
 from firmware.drivers.errors import MeterError
 from firmware.ports import PortError
@@ -24,7 +25,7 @@ from shared.web.http import ACCOUNTS, needs, render, t, who
 log = logging.getLogger('tanji.config')
 
 GATEWAY = web.AppKey('tanji_config_gateway', object)
-WITHOUT_PROTOCOL = ('centre', 'mqtt', 'opcua', 'hj212')      # sections whose form is theirs alone
+WITHOUT_PROTOCOL = ('centre', 'mqtt', 'opcua', 'hj212', 'accounting_unit', 'emission_source')   # their form is theirs
 
 
 def _reconfigurer(request: web.Request):   # type: ignore[no-untyped-def]
@@ -39,8 +40,14 @@ def _document(request: web.Request) -> Document:
 
 
 def _names(doc: Document) -> dict[str, list[str]]:
+    """What a choice offers now: configured buses, meters and accounting units; the industries
+    and methods of the method library."""
+    from shared.accounting.methods import MethodLibrary
+    methods = MethodLibrary.default()
     return {'bus': [key_of('bus', e) for e in doc.entries('bus')],
-            'meter': [key_of('meter', e) for e in doc.entries('meter')]}
+            'meter': [key_of('meter', e) for e in doc.entries('meter')],
+            'unit': [key_of('accounting_unit', e) for e in doc.entries('accounting_unit')],
+            'industry': sorted(methods.industries), 'method': list(methods.methods)}
 
 
 def _protocol(section: str, doc: Document, chosen: dict) -> str | None:
@@ -76,6 +83,8 @@ async def overview(request: web.Request) -> web.StreamResponse:
         buses.append(dict(bus, meters=meters))
     return render(request, 'config.html', buses=buses, centres=doc.entries('centre'),
                   pushed={sec: doc.keyed(sec) for sec in ('mqtt', 'opcua', 'hj212')},
+                  entity=doc.table('accounting'), units=doc.entries('accounting_unit'),
+                  emission_sources=doc.entries('emission_source'),
                   manual=bool(doc.table('manual').get('enabled', False)),
                   versions=_reconfigurer(request).versions.history(10), done=request.query.get('done'),
                   version=request.query.get('version'), **base_context(request))
@@ -239,6 +248,43 @@ async def remove(request: web.Request) -> web.StreamResponse:
                       children=removed[1:], error=t(request, 'err_config', message=str(e)), **base_context(request))
     request.app[ACCOUNTS].audit(who(request), 'config.%s.remove' % section,
                                 {'key': key, 'removed': removed, 'version': version.number, 'live': live, 'why': why})
+    raise web.HTTPSeeOther('/config?done=%s&version=%d' % ('live' if live else 'restart', version.number))
+
+
+def _entity_page(request: web.Request, values: dict | None = None, errors: dict | None = None,
+                 http_status: int = 200) -> web.Response:
+    fields = [forms.FormField(f.name, f, f.choices) for f in bindings.ENTITY_FIELDS]
+    doc = _document(request)
+    if values is None:
+        values = forms.to_form(fields, doc.table('accounting'))
+    return render(request, 'config_form.html', http_status, section='accounting', key=None, fields=fields, first=[],
+                  rows=None, row_count=0, label_and_help=forms.label_and_help, values=values, errors=errors or {},
+                  protocol=None, protocols=[], names=_names(doc), chosen={}, why='', tried=None,
+                  action='/config/accounting', **base_context(request))
+
+
+@needs('admin')
+async def entity_form(request: web.Request) -> web.StreamResponse:
+    return _entity_page(request)
+
+
+@needs('admin')
+async def entity_save(request: web.Request) -> web.StreamResponse:
+    """The reporting entity and the accounting choices (seed 001 §9.3 a): one version."""
+    posted = {k: str(v) for k, v in (await request.post()).items()}
+    fields = [forms.FormField(f.name, f, f.choices) for f in bindings.ENTITY_FIELDS]
+    values, errors = forms.from_form(fields, posted)
+    if errors:
+        return _entity_page(request, posted, _translated(request, errors), 400)
+    doc = _document(request)
+    doc.replace_values('accounting', values, keep=('scenario',))
+    try:
+        version, live = await _reconfigurer(request).apply(doc.text(), who(request), posted.get('why', '').strip()
+                                                           or 'the reporting entity changed', 'page')
+    except GatewayConfigError as e:
+        field, message = forms.place_error(str(e), fields, 'accounting', None)
+        return _entity_page(request, posted, {field: t(request, 'err_config', message=message)}, 400)
+    request.app[ACCOUNTS].audit(who(request), 'config.accounting', {'version': version.number})
     raise web.HTTPSeeOther('/config?done=%s&version=%d' % ('live' if live else 'restart', version.number))
 
 
@@ -421,6 +467,8 @@ def add_routes(app: web.Application, gateway) -> None:   # type: ignore[no-untyp
     r.add_post('/config/bus/{key}/scan', scan_start)
     r.add_get('/config', overview)
     r.add_post('/config/manual', manual_switch)
+    r.add_get('/config/accounting', entity_form)
+    r.add_post('/config/accounting', entity_save)
     r.add_get('/config/versions', versions_page)
     r.add_get(r'/config/versions/{number:\d+}', version_page)
     r.add_get(r'/config/versions/{number:\d+}.toml', version_download)

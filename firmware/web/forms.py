@@ -10,12 +10,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from firmware import bindings
 from firmware.config import CENTRE_FIELDS
 from firmware.drivers.descriptor import PERIODS, Field
 from firmware.drivers.registry import PROTOCOLS
 from firmware.sources.config import COMMON_FIELDS, PUSHED_FIELDS, PUSHED_ROWS
 
 SEPARATORS = re.compile(r'[,，\s]+')
+# sections whose settings are their own, not a protocol's; and the rows some of them list
+OWN_FIELDS = {'centre': CENTRE_FIELDS, **PUSHED_FIELDS, 'accounting_unit': bindings.UNIT_FIELDS,
+              'emission_source': bindings.SOURCE_FIELDS}
+ROWS = {**PUSHED_ROWS, 'emission_source': bindings.PARAMETER_ROW}
 COLON = re.compile(r'：|: ')
 LABEL_END = re.compile(r'[，（]|, | \(')
 
@@ -52,13 +57,12 @@ class FormField:
 
 
 def fields_for(section: str, protocol: str | None, names: dict[str, list[str]]) -> list[FormField]:
-    """The inputs of a `section` form for `protocol` (bus, meter, point; None for a centre and
-    the pushed sources, whose rows are rows_for's)."""
+    """The inputs of a `section` form for `protocol` (bus, meter, point; None for the sections
+    of OWN_FIELDS, whose rows are rows_for's).  `names`: the choices a setting offers now (the
+    configured buses, meters, accounting units; the registered industries and methods)."""
     own: list[Field] = []
-    if section == 'centre':
-        common = CENTRE_FIELDS
-    elif section in PUSHED_FIELDS:
-        common = PUSHED_FIELDS[section]
+    if section in OWN_FIELDS:
+        common = OWN_FIELDS[section]
     else:
         common = COMMON_FIELDS[section]
         spec = PROTOCOLS[protocol]
@@ -68,7 +72,7 @@ def fields_for(section: str, protocol: str | None, names: dict[str, list[str]]) 
         if f.kind == 'table':
             out += [FormField('%s.%s' % (f.name, sub.name), sub, sub.choices, f.name) for sub in f.fields]
         else:
-            choices = tuple(names.get(f.name, ())) if f.kind == 'choice' and f.name in ('bus', 'meter') else f.choices
+            choices = tuple(names[f.name]) if f.kind == 'choice' and f.name in names else f.choices
             out.append(FormField(f.name, f, choices))
     return out
 
@@ -89,9 +93,9 @@ BLANK_ROWS = 3          # rows a form offers for adding
 
 def rows_for(section: str) -> tuple[str, list[FormField]] | None:
     """The rows a section lists (('node', ...) for [[opcua.node]]), or None."""
-    if section not in PUSHED_ROWS:
+    if section not in ROWS:
         return None
-    name, fields = PUSHED_ROWS[section]
+    name, fields = ROWS[section]
     return name, [FormField(f.name, f, f.choices) for f in fields]
 
 
