@@ -222,9 +222,9 @@ def parse(doc: dict) -> GatewayConfig:
     if not isinstance(source, dict):
         raise GatewayConfigError('[source] must be a table')
     cfg.source = source
-    cfg.web = _web(doc.get('web'))
-    cfg.remote = _remote(doc.get('remote'), cfg.health_every_s)
     cfg.network = _network(doc.get('network'))
+    cfg.web = _web(doc.get('web'), cfg.network)
+    cfg.remote = _remote(doc.get('remote'), cfg.health_every_s)
     from firmware import bindings
     if bindings.present(doc):
         from firmware import emissions
@@ -241,13 +241,15 @@ def parse(doc: dict) -> GatewayConfig:
     return cfg
 
 
-def _web(section: object) -> WebConfig | None:
-    """[web] listen = "HOST:PORT": where the local page listens (the maintenance interface's address)."""
+def _web(section: object, network: NetworkSettings | None = None) -> WebConfig | None:
+    """[web] listen = "HOST:PORT": where the local page listens.  By default the maintenance
+    interface only: its static address when [network] gives one, else this machine alone."""
     if section is None:
         return None
     if not isinstance(section, dict) or set(section) - {'listen'}:
         raise GatewayConfigError('[web] takes one setting: listen = "HOST:PORT" (the maintenance interface)')
-    listen = section.get('listen', '127.0.0.1:8480')
+    host = network.address.split('/')[0] if network is not None and network.address != 'dhcp' else '127.0.0.1'
+    listen = section.get('listen', ('[%s]:8480' if ':' in host else '%s:8480') % host)
     m = re.fullmatch(r'\[?([0-9A-Za-z.:-]+?)\]?:([0-9]{1,5})', listen) if isinstance(listen, str) else None
     if m is None or not 0 < int(m.group(2)) < 65536:
         raise GatewayConfigError('web.listen must be "HOST:PORT", e.g. "192.168.10.1:80", not %r' % (listen,))

@@ -140,3 +140,15 @@ def test_only_changes_to_the_reading_sources_apply_without_a_restart(tmp_path):
     assert changed_sections(text, doc.text()) == {'meter'} and changed_sections(text, doc.text()) <= SOURCE_SECTIONS
     doc.put('centre', 'platform', {'name': 'platform', 'url': 'http://127.0.0.1:9/api/v1/frames', 'every_s': 5})
     assert changed_sections(text, doc.text()) == {'meter', 'centre'}
+
+
+def test_the_page_listens_on_the_maintenance_interface_by_default(tmp_path):
+    text = _text(tmp_path) + '\n[web]\n'
+    assert (check(text).web.host, check(text).web.port) == ('127.0.0.1', 8480)     # this machine alone
+    with_network = text + '\n[network]\napply = "/bin/true"\ninterface = "eth1"\naddress = "192.168.10.1/24"\n'
+    assert (check(with_network).web.host, check(with_network).web.port) == ('192.168.10.1', 8480)
+    for address, message in (('192.168.10.0/24', 'not a host address'), ('192.168.10.1', 'with its prefix')):
+        with pytest.raises(GatewayConfigError, match=message):
+            check(with_network.replace('192.168.10.1/24', address))
+    with pytest.raises(GatewayConfigError, match='not in the network'):
+        check(with_network + 'router = "10.0.0.1"\n')

@@ -17,6 +17,11 @@ from conftest import REPO
 from page_helpers import PageGateway
 
 SHOTS = REPO / 'test-artifacts' / 'screenshots'
+MAIN_PAGES = (('dashboard', '/'), ('chart', '/chart'), ('boundary', '/boundary'), ('ledger', '/ledger'),
+              ('instrument', '/ledger/item/JL-001'), ('manual', '/manual'), ('logs', '/logs'), ('config', '/config'),
+              ('config-bus-form', '/config/bus/meters'), ('config-versions', '/config/versions'),
+              ('config-version', '/config/versions/1'), ('network', '/network'), ('accounts', '/accounts'),
+              ('audit', '/audit'), ('password', '/password'))
 DESKTOP = {'width': 1280, 'height': 900}
 PHONE = {'width': 375, 'height': 740}          # a phone; the page also serves a 3.5-inch screen (seed 001 §10.1)
 CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -301,14 +306,18 @@ def test_the_instrument_ledger_is_kept_exported_and_imported(tmp_path, browser):
         assert page.get_by_role('link', name='JL-002').is_visible() and page.get_by_role('link', name='JL-001').is_visible()
         page.goto(gw.url + '/ledger?lang=en')
         _shot(page, 'ledger-en-desktop')
+        # every main page, in both languages, at desktop and at phone width: for a person to look at
         phone = browser.new_context(viewport=PHONE, locale='zh-CN', storage_state=context.storage_state())
         small = phone.new_page()
         for lang in ('zh', 'en'):
-            for name, path in (('ledger', '/ledger'), ('accounts', '/accounts'), ('network', '/network')):
-                small.goto(gw.url + path + '?lang=' + lang)
-                width = small.evaluate('document.documentElement.scrollWidth')
-                assert width <= PHONE['width'], '%s is wider than the phone: %d px' % (path, width)
-                _shot(small, '%s-%s-phone' % (name, lang))
+            for name, path in MAIN_PAGES:
+                for where, tab in (('desktop', page), ('phone', small)):
+                    tab.goto(gw.url + path + ('&' if '?' in path else '?') + 'lang=' + lang)
+                    assert tab.locator('main').count() == 1 and '500' not in tab.title(), path
+                    if where == 'phone':
+                        width = tab.evaluate('document.documentElement.scrollWidth')
+                        assert width <= PHONE['width'], '%s is wider than the phone: %d px' % (path, width)
+                    _shot(tab, 'page-%s-%s-%s' % (name, lang, where))
         phone.close()
         context.close()
     finally:
