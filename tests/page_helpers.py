@@ -87,3 +87,19 @@ class Browserless:
         m = re.search(r'name="csrf" value="([^"]+)"', text)
         assert m, (status, text[:500])
         return m.group(1)
+
+
+def signed_in(port: int, name: str, password: str, host: str = '127.0.0.1') -> Browserless:
+    """A client with a session of this account."""
+    client = Browserless(port, host)
+    status, _, text = client.request('POST', '/signin', {'name': name, 'password': password})
+    assert status == 303, (name, status, re.findall(r'class="error"[^>]*>([^<]*)', text))
+    return client
+
+
+def errors_of(html: str) -> dict[str, str]:
+    """Each error on a page by the field it stands beside ('form' for the one above the form)."""
+    out = {m.group(1): m.group(2) for m in re.finditer(r'<p class="error" id="e-([\w.-]+)">([^<]*)</p>', html)}
+    for m in re.finditer(r'<p class="error" role="alert">([^<]*)</p>', html):
+        out['form'] = m.group(1)
+    return out

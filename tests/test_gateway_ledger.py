@@ -13,7 +13,7 @@ import time
 import pytest
 
 from firmware.ledger import Ledger, LedgerError, add_months
-from page_helpers import Browserless, PageGateway
+from page_helpers import Browserless, PageGateway, signed_in
 from shared import civil
 from shared.codec.flags import FLAG_CALIBRATION
 
@@ -108,9 +108,7 @@ def page(tmp_path):
 
 
 def _client(page, name: str) -> Browserless:
-    c = Browserless(page.port)
-    assert c.request('POST', '/signin', {'name': name, 'password': name + ' password 1'})[0] == 303
-    return c
+    return signed_in(page.port, name, name + ' password 1')
 
 
 def _multipart(fields: dict, files: dict) -> tuple[bytes, str]:

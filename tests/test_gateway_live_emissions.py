@@ -15,7 +15,7 @@ from firmware.emissions import LiveEmissions, load
 from firmware.settings import GatewayConfigError
 from firmware.tally import Tally, day_start_ms, month_start_ms
 from gateway_process import energy_codes
-from page_helpers import Browserless, PageGateway
+from page_helpers import Browserless, PageGateway, signed_in
 from shared import civil
 from shared.accounting.engine import Engine
 from shared.codec.flags import FLAG_MISSING, FLAG_ROLLOVER
@@ -121,9 +121,7 @@ def plant(tmp_path):
 
 
 def _client(page, name: str) -> Browserless:
-    c = Browserless(page.port)
-    assert c.request('POST', '/signin', {'name': name, 'password': name + ' password 1'})[0] == 303
-    return c
+    return signed_in(page.port, name, name + ' password 1')
 
 
 def _month_total(html: str) -> str:

@@ -12,7 +12,7 @@ import tomllib
 import pytest
 
 from gateway_process import energy_codes
-from page_helpers import Browserless, PageGateway
+from page_helpers import PageGateway, errors_of, signed_in
 
 ADMIN = ('admin', 'admin password 1')
 ENERGY = energy_codes(1)[0]
@@ -29,42 +29,35 @@ def page(tmp_path):
         p.stop()
 
 
-def _errors(html: str) -> dict[str, str]:
-    out = {m.group(1): m.group(2) for m in re.finditer(r'<p class="error" id="e-([\w.]+)">([^<]*)</p>', html)}
-    for m in re.finditer(r'<p class="error" role="alert">([^<]*)</p>', html):
-        out['form'] = m.group(1)
-    return out
-
 
 def test_bindings_and_boundary_are_configured_on_the_page_and_followed_live(page):
-    admin = Browserless(page.port)
-    assert admin.request('POST', '/signin', {'name': ADMIN[0], 'password': ADMIN[1]})[0] == 303
+    admin = signed_in(page.port, *ADMIN)
     token = admin.csrf('/config')
     status, headers, text = admin.request('POST', '/config/accounting', {
         'csrf': token, 'name': '闽东水泥有限公司', 'credit_code': '91350900MA2XXXXXX1', 'gwp': 'AR5'})
-    assert status == 303 and 'done=live' in headers['location'], _errors(text)
+    assert status == 303 and 'done=live' in headers['location'], errors_of(text)
     status, _, text = admin.request('POST', '/config/add/accounting_unit', {'csrf': token, 'name': 'clinker-line-1',
                                                                             'kind': 'production line'})
-    assert status == 303, _errors(text)
+    assert status == 303, errors_of(text)
     source = {'csrf': token, 'id': 'incomer', 'unit': 'clinker-line-1', 'industry': '08',
               'method': 'carbonate', 'code': ENERGY}
     status, _, text = admin.request('POST', '/config/add/emission_source', source)
-    errors = _errors(text)
+    errors = errors_of(text)
     assert status == 400 and list(errors) == ['method'] and 'purchased_electricity' in errors['method'], errors
     status, headers, text = admin.request('POST', '/config/add/emission_source',
                                           dict(source, method='purchased_electricity'))
-    assert status == 303 and 'done=live' in headers['location'], _errors(text)
+    assert status == 303 and 'done=live' in headers['location'], errors_of(text)
     # fuel needs its subject; a given parameter must be one of the method's inputs
     coal = {'csrf': token, 'id': 'kiln-coal', 'unit': 'clinker-line-1', 'industry': '08',
             'method': 'fuel_combustion', 'code': COAL, 'parameter.1.name': 'NCV', 'parameter.1.value': '23.35',
             'parameter.1.unit': 'GJ/t', 'parameter.1.evidence': 'lab report 2026-11'}
     status, _, text = admin.request('POST', '/config/add/emission_source', coal)
-    assert status == 400 and 'subject' in _errors(text), _errors(text)
+    assert status == 400 and 'subject' in errors_of(text), errors_of(text)
     status, _, text = admin.request('POST', '/config/add/emission_source',
                                     dict(coal, subject='bituminous_coal', **{'parameter.1.name': 'calorific'}))
-    assert status == 400 and 'NCV' in str(_errors(text)), _errors(text)
+    assert status == 400 and 'NCV' in str(errors_of(text)), errors_of(text)
     status, headers, text = admin.request('POST', '/config/add/emission_source', dict(coal, subject='bituminous_coal'))
-    assert status == 303 and 'done=live' in headers['location'], _errors(text)
+    assert status == 303 and 'done=live' in headers['location'], errors_of(text)
     doc = tomllib.loads(page.config.read_text())
     assert doc['emission_source'][1]['parameter'] == [{'name': 'NCV', 'value': '23.35', 'unit': 'GJ/t',
                                                        'evidence': 'lab report 2026-11'}]
@@ -84,7 +77,7 @@ def test_bindings_and_boundary_are_configured_on_the_page_and_followed_live(page
     # renaming the unit takes its sources along; the boundary follows
     status, _, text = admin.request('POST', '/config/accounting_unit/clinker-line-1', {
         'csrf': token, 'name': 'kiln-1', 'kind': 'production line'})
-    assert status == 303, _errors(text)
+    assert status == 303, errors_of(text)
     assert {s['unit'] for s in tomllib.loads(page.config.read_text())['emission_source']} == {'kiln-1'}
     _, _, view = admin.request('GET', '/boundary')
     assert '<strong>kiln-1</strong>' in view

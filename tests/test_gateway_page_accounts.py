@@ -5,11 +5,10 @@ and ends the account's sessions."""
 
 from __future__ import annotations
 
-import re
 
 import pytest
 
-from page_helpers import Browserless, PageGateway
+from page_helpers import Browserless, PageGateway, signed_in
 
 ADMIN = ('admin', 'admin password 1')
 
@@ -24,15 +23,8 @@ def page(tmp_path_factory):
         p.stop()
 
 
-def _signed_in(page, name: str, password: str) -> Browserless:
-    c = Browserless(page.port)
-    status, _, text = c.request('POST', '/signin', {'name': name, 'password': password})
-    assert status == 303, (name, re.findall(r'class="error"[^>]*>([^<]*)', text))
-    return c
-
-
 def test_an_admin_adds_an_account_that_then_signs_in_with_its_role(page):
-    admin = _signed_in(page, *ADMIN)
+    admin = signed_in(page.port, *ADMIN)
     token = admin.csrf('/accounts')
     status, _, text = admin.request('POST', '/accounts', {'csrf': token, 'name': 'olga', 'role': 'operator',
                                                           'password': 'short', 'password_again': 'short'})
@@ -41,7 +33,7 @@ def test_an_admin_adds_an_account_that_then_signs_in_with_its_role(page):
                                                              'password': 'olga password 1',
                                                              'password_again': 'olga password 1'})
     assert status == 303 and headers['location'] == '/accounts?done=account_added'
-    olga = _signed_in(page, 'olga', 'olga password 1')
+    olga = signed_in(page.port, 'olga', 'olga password 1')
     assert olga.request('GET', '/manual')[0] == 200 and olga.request('GET', '/accounts')[0] == 403
     status, _, _ = olga.request('POST', '/accounts', {'csrf': olga.csrf('/'), 'name': 'mallory', 'role': 'admin',
                                                       'password': 'mallory pass 1', 'password_again': 'mallory pass 1'})
@@ -50,18 +42,18 @@ def test_an_admin_adds_an_account_that_then_signs_in_with_its_role(page):
     assert admin.request('POST', '/accounts/olga/role', {'csrf': token, 'role': 'viewer'})[0] == 303
     status, headers, _ = olga.request('GET', '/')
     assert status == 303 and headers['location'].startswith('/signin')
-    olga = _signed_in(page, 'olga', 'olga password 1')
+    olga = signed_in(page.port, 'olga', 'olga password 1')
     assert olga.request('GET', '/manual')[0] == 403
     _, _, audit = admin.request('GET', '/audit')
     assert 'account.create' in audit and 'account.role' in audit
 
 
 def test_disable_reset_and_the_last_administrator(page):
-    admin = _signed_in(page, *ADMIN)
+    admin = signed_in(page.port, *ADMIN)
     token = admin.csrf('/accounts')
     admin.request('POST', '/accounts', {'csrf': token, 'name': 'ivan', 'role': 'viewer',
                                         'password': 'ivan password 1', 'password_again': 'ivan password 1'})
-    ivan = _signed_in(page, 'ivan', 'ivan password 1')
+    ivan = signed_in(page.port, 'ivan', 'ivan password 1')
     assert admin.request('POST', '/accounts/ivan/disable', {'csrf': token})[0] == 303
     assert ivan.request('GET', '/')[0] == 303                           # his session ended
     status, _, _ = Browserless(page.port).request('POST', '/signin', {'name': 'ivan', 'password': 'ivan password 1'})
@@ -69,18 +61,18 @@ def test_disable_reset_and_the_last_administrator(page):
     assert admin.request('POST', '/accounts/ivan/enable', {'csrf': token})[0] == 303
     assert admin.request('POST', '/accounts/ivan/password', {'csrf': token, 'password': 'ivan new pass 2',
                                                              'password_again': 'ivan new pass 2'})[0] == 303
-    _signed_in(page, 'ivan', 'ivan new pass 2')
+    signed_in(page.port, 'ivan', 'ivan new pass 2')
     for change, form in (('disable', {}), ('role', {'role': 'operator'})):
         status, _, text = admin.request('POST', '/accounts/admin/%s' % change, dict(form, csrf=token))
         assert status == 400 and '至少要保留一个启用的管理员' in text, change
-    _signed_in(page, *ADMIN)
+    signed_in(page.port, *ADMIN)
 
 
 def test_everyone_changes_their_own_password_by_proving_the_old_one(page):
-    admin = _signed_in(page, *ADMIN)
+    admin = signed_in(page.port, *ADMIN)
     admin.request('POST', '/accounts', {'csrf': admin.csrf('/accounts'), 'name': 'vera', 'role': 'viewer',
                                         'password': 'vera password 1', 'password_again': 'vera password 1'})
-    vera = _signed_in(page, 'vera', 'vera password 1')
+    vera = signed_in(page.port, 'vera', 'vera password 1')
     token = vera.csrf('/password')
     status, _, text = vera.request('POST', '/password', {'csrf': token, 'current': 'not it at all',
                                                          'password': 'vera password 2', 'password_again': 'vera password 2'})
@@ -90,6 +82,6 @@ def test_everyone_changes_their_own_password_by_proving_the_old_one(page):
                                                             'password_again': 'vera password 2'})
     assert status == 303 and headers['location'] == '/signin'
     assert vera.request('GET', '/')[0] == 303                            # signed out by the change
-    _signed_in(page, 'vera', 'vera password 2')
+    signed_in(page.port, 'vera', 'vera password 2')
     _, _, audit = admin.request('GET', '/audit')
     assert 'account.password_refused' in audit and 'account.password' in audit

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from gateway_process import energy_codes
-from page_helpers import Browserless, PageGateway
+from page_helpers import PageGateway, signed_in
 from server_process import REPO
 
 ADMIN_PASSWORD = 'correct horse 1'
@@ -71,14 +71,8 @@ item = "00010000"
         log.close()
 
 
-def _admin(page) -> Browserless:
-    client = Browserless(page.port)
-    assert client.request('POST', '/signin', {'name': 'admin', 'password': ADMIN_PASSWORD})[0] == 303
-    return client
-
-
 def test_the_line_is_searched_for_meters_while_polling_goes_on(line):
-    admin = _admin(line)
+    admin = signed_in(line.port, 'admin', ADMIN_PASSWORD)
     _, _, overview = admin.request('GET', '/config')
     assert 'href="/config/bus/rs485/scan"' in overview
     good_before = line.gateway.wait_status(lambda s: _good(s) > 0)
@@ -109,7 +103,7 @@ def _good(status: dict) -> int:
 
 
 def test_a_point_is_read_once_as_its_form_says_before_it_is_saved(line):
-    admin = _admin(line)
+    admin = signed_in(line.port, 'admin', ADMIN_PASSWORD)
     _, _, form = admin.request('GET', '/config/add/meter?bus=rs485&address=000000000305')
     assert 'value="000000000305"' in form                         # the scan's link fills the address in
     assert 'name="point.item"' in form and 'name="point.code"' in form       # with its first point

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from gateway_process import energy_codes
-from page_helpers import Browserless, PageGateway
+from page_helpers import Browserless, PageGateway, errors_of, signed_in
 
 ADMIN_PASSWORD = 'correct horse 1'
 CODES = energy_codes(4)
@@ -27,20 +27,6 @@ def page(tmp_path):
     finally:
         p.stop()
 
-
-def _signed_in(page, name: str, password: str) -> Browserless:
-    client = Browserless(page.port)
-    status, _, text = client.request('POST', '/signin', {'name': name, 'password': password})
-    assert status == 303, (status, text[:300])
-    return client
-
-
-def _errors(html: str) -> dict[str, str]:
-    """Each error on a page by the field it stands next to ('form' above the form)."""
-    out = {m.group(1): m.group(2) for m in re.finditer(r'<p class="error" id="e-([\w.]+)">([^<]*)</p>', html)}
-    for m in re.finditer(r'<p class="error" role="alert">([^<]*)</p>', html):
-        out['form'] = m.group(1)
-    return out
 
 
 def _points(status: dict) -> set[str]:
@@ -58,7 +44,7 @@ def _wait_code(page, code: str, timeout_s: float = 60) -> list:
 
 
 def test_a_point_added_on_the_page_is_read_and_delivered_without_a_restart(page):
-    admin = _signed_in(page, 'admin', ADMIN_PASSWORD)
+    admin = signed_in(page.port, 'admin', ADMIN_PASSWORD)
     status, _, form = admin.request('GET', '/config/add/point?meter=m1')
     assert status == 200 and 'name="register.address"' in form and '寄存器地址' in form   # the descriptor's fields
     before = page.gateway.wait_status(lambda s: s['durable_seq'] > 5)
@@ -66,7 +52,7 @@ def test_a_point_added_on_the_page_is_read_and_delivered_without_a_restart(page)
     status, headers, text = admin.request('POST', '/config/add/point', {
         'csrf': token, 'meter': 'm1', 'code': CODES[3], 'unit': 'kWh', 'every': '1', 'register.address': '0',
         'register.type': 'u32', 'register.scale': '0.01', 'why': 'the new kiln feeder'})
-    assert status == 303 and headers['location'] == '/config?done=live&version=2', (status, _errors(text))
+    assert status == 303 and headers['location'] == '/config?done=live&version=2', (status, errors_of(text))
     _, _, overview = admin.request('GET', headers['location'])
     assert '已生效' in overview and CODES[3] in overview
     after = page.gateway.wait_status(lambda s: 'm1/' + CODES[3] in _points(s))
@@ -88,38 +74,38 @@ def test_a_point_added_on_the_page_is_read_and_delivered_without_a_restart(page)
 
 
 def test_a_mistake_is_refused_next_to_its_field_and_nothing_is_written(page):
-    admin = _signed_in(page, 'admin', ADMIN_PASSWORD)
+    admin = signed_in(page.port, 'admin', ADMIN_PASSWORD)
     config_before = page.config.read_text()
     token = admin.csrf('/config')
     status, _, text = admin.request('POST', '/config/add/point', {
         'csrf': token, 'meter': 'm1', 'code': CODES[3], 'unit': 'kWh', 'every': 'often', 'register.address': 'zero',
         'register.type': 'u32'})
-    errors = _errors(text)
+    errors = errors_of(text)
     assert status == 400 and set(errors) == {'every', 'register.address'}, errors
     assert '应为数字' in errors['every'] and '应为整数' in errors['register.address']
     assert 'value="often"' in text                                # what was typed stays in the form
     # the loader's own check: a unit the code cannot have, said next to the unit
     status, _, text = admin.request('POST', '/config/add/point', {
         'csrf': token, 'meter': 'm1', 'code': CODES[3], 'unit': 't', 'register.address': '0'})
-    errors = _errors(text)
+    errors = errors_of(text)
     assert status == 400 and list(errors) == ['unit'] and '未保存' in errors['unit'] and 'kWh' in errors['unit']
     # a code another point already has: said above the form, in full
     status, _, text = admin.request('POST', '/config/add/point', {
         'csrf': token, 'meter': 'm1', 'code': CODES[0], 'unit': 'kWh', 'register.address': '0'})
-    assert status == 400 and CODES[0] in _errors(text).get('form', '') + _errors(text).get('code', '')
+    assert status == 400 and CODES[0] in errors_of(text).get('form', '') + errors_of(text).get('code', '')
     status, _, text = admin.request('POST', '/config/add/bus', {'csrf': token, 'protocol': 'dlt645', 'name': 'rs485',
                                                                  'port': '/dev/ttyS1', 'baud': 'fast'})
-    assert status == 400 and set(_errors(text)) == {'baud'}
+    assert status == 400 and set(errors_of(text)) == {'baud'}
     assert page.config.read_text() == config_before
     assert page.gateway.wait_status(lambda s: s['config'] is not None)['config'] == {'version': 1, 'pending': None}
     assert 'Traceback' not in page.gateway.log()
 
 
 def test_a_rollback_is_one_click_and_a_new_version(page):
-    admin = _signed_in(page, 'admin', ADMIN_PASSWORD)
+    admin = signed_in(page.port, 'admin', ADMIN_PASSWORD)
     token = admin.csrf('/config')
     status, headers, text = admin.request('POST', '/config/point/%s/remove' % CODES[2], {'csrf': token, 'why': ''})
-    assert status == 303, _errors(text)
+    assert status == 303, errors_of(text)
     page.gateway.wait_status(lambda s: 'm1/' + CODES[2] not in _points(s) and s['config']['version'] == 2)
     status, _, text = admin.request('GET', '/config/versions/1')
     assert status == 200 and '回滚到版本 1' in text
@@ -135,12 +121,12 @@ def test_a_rollback_is_one_click_and_a_new_version(page):
 
 
 def test_a_centre_change_waits_for_the_restart_the_page_offers(page):
-    admin = _signed_in(page, 'admin', ADMIN_PASSWORD)
+    admin = signed_in(page.port, 'admin', ADMIN_PASSWORD)
     pid = page.gateway.proc.pid
     token = admin.csrf('/config')
     status, headers, text = admin.request('POST', '/config/centre/platform', {
         'csrf': token, 'name': 'platform', 'url': page.platform.url, 'every_s': '2'})
-    assert status == 303 and headers['location'] == '/config?done=restart&version=2', _errors(text)
+    assert status == 303 and headers['location'] == '/config?done=restart&version=2', errors_of(text)
     _, _, overview = admin.request('GET', '/config')
     assert '需重启网关后生效' in overview and 'action="/config/restart"' in overview
     page.gateway.wait_status(lambda s: s['config'] == {'version': 1, 'pending': 2})
@@ -153,12 +139,12 @@ def test_a_centre_change_waits_for_the_restart_the_page_offers(page):
     # uploads now every 2 s instead of every hour: the acknowledgement follows on its own
     durable = page.gateway.wait_status(lambda s: s['durable_seq'] > status['durable_seq'] + 3)['durable_seq']
     page.platform.wait_ack(durable, timeout_s=30)
-    _, _, audit = _signed_in(page, 'admin', ADMIN_PASSWORD).request('GET', '/audit')
+    _, _, audit = signed_in(page.port, 'admin', ADMIN_PASSWORD).request('GET', '/audit')
     assert 'gateway.restart' in audit and 'config.centre.change' in audit
 
 
 def test_only_an_admin_configures(page):
-    operator = _signed_in(page, 'olga', 'operator pass 2')
+    operator = signed_in(page.port, 'olga', 'operator pass 2')
     for path in ('/config', '/config/versions', '/config/versions/1', '/config/add/bus', '/config/bus/meters'):
         status, _, _ = operator.request('GET', path)
         assert status == 403, path

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from page_helpers import Browserless, PageGateway
+from page_helpers import PageGateway, signed_in
 from server_process import free_port
 
 ADMIN = ('admin', 'admin password 1')
@@ -36,12 +36,6 @@ def page(tmp_path):
         p.stop()
 
 
-def _admin(port: int, host: str = '127.0.0.1') -> Browserless:
-    c = Browserless(port, host)
-    assert c.request('POST', '/signin', {'name': ADMIN[0], 'password': ADMIN[1]})[0] == 303
-    return c
-
-
 def _applied(page) -> list[dict]:
     path = page.gateway.workdir / 'applied.jsonl'
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -56,7 +50,7 @@ def _listening(host: str, port: int) -> bool:
 
 
 def test_an_unconfirmed_change_goes_back_and_a_confirmed_one_stays(page):
-    admin = _admin(page.port)
+    admin = signed_in(page.port, *ADMIN)
     original = page.config.read_text()
     new_port = free_port()
     form = {'listen': '127.0.0.2:%d' % new_port, 'interface': 'eth1', 'address': '192.168.20.1/24', 'router': '',
@@ -88,7 +82,7 @@ def test_an_unconfirmed_change_goes_back_and_a_confirmed_one_stays(page):
     # again, confirmed from the new address: the old one closes, the file says the new one
     status, _, _ = admin.request('POST', '/network', dict(form, csrf=admin.csrf('/network')))
     assert status == 200
-    there = _admin(new_port, '127.0.0.2')                    # a new address: the session cookie does not follow
+    there = signed_in(new_port, *ADMIN, host='127.0.0.2')                    # a new address: the session cookie does not follow
     status, _, text = there.request('GET', '/network')
     assert 'action="/network/confirm"' in text
     status, headers, _ = there.request('POST', '/network/confirm', {'csrf': there.csrf('/network')})

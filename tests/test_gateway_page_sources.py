@@ -4,13 +4,12 @@ mistake beside its cell; manual entry switched on and off; each a version applie
 
 from __future__ import annotations
 
-import re
 import tomllib
 
 import pytest
 
 from gateway_process import energy_codes
-from page_helpers import Browserless, PageGateway
+from page_helpers import PageGateway, errors_of, signed_in
 
 ADMIN = ('admin', 'admin password 1')
 CODES = energy_codes(6)
@@ -26,47 +25,35 @@ def page(tmp_path):
         p.stop()
 
 
-def _admin(page) -> Browserless:
-    c = Browserless(page.port)
-    assert c.request('POST', '/signin', {'name': ADMIN[0], 'password': ADMIN[1]})[0] == 303
-    return c
-
-
-def _errors(html: str) -> dict[str, str]:
-    out = {m.group(1): m.group(2) for m in re.finditer(r'<p class="error" id="e-([\w.]+)">([^<]*)</p>', html)}
-    for m in re.finditer(r'<p class="error" role="alert">([^<]*)</p>', html):
-        out['form'] = m.group(1)
-    return out
-
 
 def _sources(status: dict) -> list[dict]:
     return [s for s in status['sources'] if 'mqtt' in s or 'opcua' in s or 'hj212' in s or 'manual' in s]
 
 
 def test_pushed_sources_are_rows_of_forms_applied_live(page, mosquitto):
-    admin = _admin(page)
+    admin = signed_in(page.port, *ADMIN)
     token = admin.csrf('/config')
     _, _, form = admin.request('GET', '/config/add/opcua')
     assert 'name="node.3.code"' in form                                  # three blank rows to fill
     status, _, text = admin.request('POST', '/config/add/opcua', {
         'csrf': token, 'url': 'opc.tcp://127.0.0.1:4/', 'node.1.node': 'ns=2;s=Kiln1.Feed', 'node.1.code': CODES[3],
         'node.1.unit': 'kWh', 'node.1.mode': 'read', 'node.1.every': 'often'})
-    assert status == 400 and list(_errors(text)) == ['node.1.every'], _errors(text)
+    assert status == 400 and list(errors_of(text)) == ['node.1.every'], errors_of(text)
     status, headers, text = admin.request('POST', '/config/add/opcua', {
         'csrf': token, 'url': 'opc.tcp://127.0.0.1:4/', 'node.1.node': 'ns=2;s=Kiln1.Feed', 'node.1.code': CODES[3],
         'node.1.unit': 'kWh', 'node.1.mode': 'read', 'node.1.every': '60', 'node.2.node': 'ns=2;s=Kiln1.Power',
         'node.2.code': CODES[4], 'node.2.unit': 'kWh', 'node.3.node': '', 'node.3.code': ''})
-    assert status == 303 and 'done=live' in headers['location'], _errors(text)
+    assert status == 303 and 'done=live' in headers['location'], errors_of(text)
     doc = tomllib.loads(page.config.read_text())
     assert [n['code'] for n in doc['opcua'][0]['node']] == [CODES[3], CODES[4]]
     assert '[[opcua.node]]' in page.config.read_text()                # written as the docs write it
     status, headers, text = admin.request('POST', '/config/add/mqtt', {
         'csrf': token, 'host': '127.0.0.1', 'port': str(mosquitto.port), 'topics': 'plant/+/readings, plant/manual'})
-    assert status == 303, _errors(text)
+    assert status == 303, errors_of(text)
     status, headers, text = admin.request('POST', '/config/add/hj212', {
         'csrf': token, 'listen': '127.0.0.1:0', 'map.1.cn': '2061', 'map.1.pollutant': 'a21026', 'map.1.field': 'Avg',
         'map.1.code': CODES[5], 'map.1.unit': 'kWh'})
-    assert status == 400 and 'listen' in str(_errors(text))              # port 0: the loader's own check
+    assert status == 400 and 'listen' in str(errors_of(text))              # port 0: the loader's own check
     s = page.gateway.wait_status(lambda s: any('mqtt' in x for x in s['sources']) and any(
         'opcua' in x for x in s['sources']))
     assert s['config']['pending'] is None and page.gateway.proc.poll() is None
