@@ -179,7 +179,7 @@ async def _start_page(gw, cfg):   # type: ignore[no-untyped-def]
 
     from firmware.network import Listener, NetworkChanges
     from firmware.web.app import make_app
-    from firmware.web.configure import NETWORK
+    from firmware.web.network_page import NETWORK
     from shared.web.accounts import Accounts
     accounts = Accounts(accounts_path(cfg))
     app = make_app(gw, accounts)

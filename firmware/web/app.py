@@ -13,7 +13,8 @@ from aiohttp import web
 
 from firmware import health, logbook, summary
 from firmware.sources import manual as manual_inbox
-from firmware.web import chart, configure, instruments
+from firmware.web import chart, commissioning, configure, instruments, network_page
+from firmware.web.context import GATEWAY
 from firmware.web.review import CORRECTION, FIELDS, Reviews, ReviewError
 from shared import civil
 from shared.accounting.exact import present
@@ -22,7 +23,6 @@ from shared.web.accounts import Accounts
 from shared.web.http import ACCOUNTS, TEMPLATES, add_static, needs, page_middleware, render, templates, who
 
 HERE = Path(__file__).resolve().parent
-GATEWAY = web.AppKey('tanji_gateway', object)
 REVIEWS = web.AppKey('tanji_reviews', Reviews)
 
 
@@ -246,7 +246,9 @@ def make_app(gateway, accounts: Accounts) -> web.Application:   # type: ignore[n
     app.router.add_get('/logs.txt', logs_download)
     app.router.add_get('/audit', audit)
     app.router.add_get('/status.json', status_json)
-    configure.add_routes(app, gateway)
+    configure.add_routes(app)
+    network_page.add_routes(app)
+    commissioning.add_routes(app)
     instruments.add_routes(app, gateway.ledger, gateway.calibration.refresh)
     return app
 

@@ -9,7 +9,7 @@ import asyncio
 from aiohttp import web
 
 from firmware.ledger import CERTIFICATE_TYPES, COLUMNS, LEVELS, Ledger, LedgerError
-from firmware.web.configure import base_context
+from firmware.web.context import base_context
 from shared.web.http import ACCOUNTS, needs, render, t, who
 
 LEDGER = web.AppKey('tanji_ledger', Ledger)
