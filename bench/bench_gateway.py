@@ -158,6 +158,7 @@ def peak_memory(workdir: Path, run_s: float, page: bool = False) -> dict:
                        '[source]\nkind = "synthetic"\npoints = 500\nrate_per_s = 500\nstep_ms = 2\n'
                        % (workdir / 'gw.key', workdir / 'gwdata', srv.url))
         loads: list[float] = []
+        floor: list[float] = []
         stop = threading.Event()
         if page:
             port = free_port()
@@ -186,6 +187,10 @@ def peak_memory(workdir: Path, run_s: float, page: bool = False) -> dict:
                 status, _, _ = client.request('GET', '/')
                 if status == 200:
                     loads.append(time.perf_counter() - t)
+                t = time.perf_counter()                     # the floor: the same server sending a file
+                status, _, _ = client.request('GET', '/static/tanji.css')
+                if status == 200:
+                    floor.append(time.perf_counter() - t)
         watcher = threading.Thread(target=person) if page else None
         if watcher is not None:
             watcher.start()
@@ -201,7 +206,8 @@ def peak_memory(workdir: Path, run_s: float, page: bool = False) -> dict:
         rss_kb = int(fields['VmRSS'].split()[0])
         row = json.loads(tanji('server', 'gateways', 'list', '--json', '--db', srv.db).stdout)[0]
         loads.sort()
-        return {'run_s': run_s, 'peak_rss_mb': hwm_kb / 1024, 'rss_mb_at_end': rss_kb / 1024,
+        floor.sort()
+        return {'static_p50_ms': floor[len(floor) // 2] * 1000 if floor else None,'run_s': run_s, 'peak_rss_mb': hwm_kb / 1024, 'rss_mb_at_end': rss_kb / 1024,
                 'readings_delivered': row['records'], 'page': page, 'dashboard_loads': len(loads),
                 'dashboard_p50_ms': loads[len(loads) // 2] * 1000 if loads else None,
                 'dashboard_p99_ms': loads[min(len(loads) - 1, int(len(loads) * 0.99))] * 1000 if loads else None}
@@ -233,6 +239,9 @@ def main() -> None:
                   ACCOUNTED_SOURCES, m['peak_rss_mb'], m['rss_mb_at_end'], m['readings_delivered'],
                   m['dashboard_p50_ms'] or 0,
                   m['dashboard_p99_ms'] or 0, m['dashboard_loads']))
+        if m['static_p50_ms']:
+            print('  floor: the style sheet from the same server p50 %.1f ms; the dashboard takes %.1f times that'
+                  % (m['static_p50_ms'], m['dashboard_p50_ms'] / m['static_p50_ms']))
         c = commit_tradeoff(workdir, 5_000 if args.quick else 20_000)
         for row in c:
             print('commit every %4d readings (commit_interval_ms %4d at 1,000/s): %7.0f readings/s | floor %7.0f/s'
