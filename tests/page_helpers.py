@@ -4,6 +4,7 @@ CSRF token from forms."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import re
 import subprocess
@@ -103,3 +104,17 @@ def errors_of(html: str) -> dict[str, str]:
     for m in re.finditer(r'<p class="error" role="alert">([^<]*)</p>', html):
         out['form'] = m.group(1)
     return out
+
+
+@contextlib.contextmanager
+def running_page(workdir: Path, accounts: list[tuple], **options):
+    """A PageGateway with these accounts ((name, password) or (name, password, role)), stopped
+    whatever the test does."""
+    page = PageGateway(workdir, **options)
+    try:
+        for account in accounts:
+            made = page.passwd(*account)
+            assert made.returncode == 0, made.stderr
+        yield page
+    finally:
+        page.stop()

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from firmware.ledger import Ledger, LedgerError, add_months
-from page_helpers import Browserless, PageGateway, signed_in
+from page_helpers import Browserless, running_page, signed_in
 from shared import civil
 from shared.codec.flags import FLAG_CALIBRATION
 
@@ -97,14 +97,10 @@ def test_tables_go_out_and_come_back_and_a_bad_row_imports_nothing(tmp_path):
 
 @pytest.fixture
 def page(tmp_path):
-    p = PageGateway(tmp_path, meters=True)
-    try:
-        for name, password, role in (('admin', 'admin password 1', 'admin'), ('olga', 'olga password 1', 'operator'),
-                                     ('vera', 'vera password 1', 'viewer')):
-            assert p.passwd(name, password, role).returncode == 0
+    accounts = [(name, name + ' password 1', role) for name, role in (('admin', 'admin'), ('olga', 'operator'),
+                                                                      ('vera', 'viewer'))]
+    with running_page(tmp_path, accounts, meters=True) as p:
         yield p
-    finally:
-        p.stop()
 
 
 def _client(page, name: str) -> Browserless:

@@ -15,7 +15,7 @@ from firmware.emissions import LiveEmissions, load
 from firmware.settings import GatewayConfigError
 from firmware.tally import Tally, day_start_ms, month_start_ms
 from gateway_process import energy_codes
-from page_helpers import Browserless, PageGateway, signed_in
+from page_helpers import Browserless, running_page, signed_in
 from shared import civil
 from shared.accounting.engine import Engine
 from shared.codec.flags import FLAG_MISSING, FLAG_ROLLOVER
@@ -111,13 +111,10 @@ def test_a_scenario_the_gateway_cannot_use_is_refused_with_the_setting_named(tmp
 @pytest.fixture
 def plant(tmp_path):
     extra = '\n[accounting]\nscenario = "%s"\n' % _scenario(tmp_path)
-    p = PageGateway(tmp_path, meters=True, manual=True, extra=extra)
-    try:
-        for name, role in (('admin', 'admin'), ('alice', 'operator'), ('bob', 'operator')):
-            assert p.passwd(name, name + ' password 1', role).returncode == 0
+    accounts = [(name, name + ' password 1', role) for name, role in (('admin', 'admin'), ('alice', 'operator'),
+                                                                      ('bob', 'operator'))]
+    with running_page(tmp_path, accounts, meters=True, manual=True, extra=extra) as p:
         yield p
-    finally:
-        p.stop()
 
 
 def _client(page, name: str) -> Browserless:

@@ -12,7 +12,7 @@ import tomllib
 import pytest
 
 from gateway_process import energy_codes
-from page_helpers import PageGateway, errors_of, signed_in
+from page_helpers import errors_of, running_page, signed_in
 
 ADMIN = ('admin', 'admin password 1')
 ENERGY = energy_codes(1)[0]
@@ -21,12 +21,8 @@ COAL = '080100202001'
 
 @pytest.fixture
 def page(tmp_path):
-    p = PageGateway(tmp_path, meters=True, manual=True)
-    try:
-        assert p.passwd(*ADMIN).returncode == 0
+    with running_page(tmp_path, [ADMIN], meters=True, manual=True) as p:
         yield p
-    finally:
-        p.stop()
 
 
 

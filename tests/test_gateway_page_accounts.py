@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from page_helpers import Browserless, PageGateway, signed_in
+from page_helpers import Browserless, running_page, signed_in
 
 ADMIN = ('admin', 'admin password 1')
 
 
 @pytest.fixture(scope='module')
 def page(tmp_path_factory):
-    p = PageGateway(tmp_path_factory.mktemp('accounts'))
-    try:
-        assert p.passwd(*ADMIN).returncode == 0
+    with running_page(tmp_path_factory.mktemp('accounts'), [ADMIN]) as p:
         yield p
-    finally:
-        p.stop()
 
 
 def test_an_admin_adds_an_account_that_then_signs_in_with_its_role(page):

@@ -45,6 +45,13 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / ('gateway-%s.png' % name)), full_page=True)
 
 
+def _sign_in(page, url: str, name: str, password: str) -> None:
+    page.goto(url + '/signin')
+    page.get_by_label('用户名').fill(name)
+    page.get_by_label('密码').fill(password)
+    page.get_by_role('button', name='登录').click()
+
+
 def test_a_field_engineers_first_minutes(tmp_path, browser):
     from test_gateway_live_emissions import _scenario
     gw = PageGateway(tmp_path, meters=True, manual=True, extra='\n[accounting]\nscenario = "%s"\n' % _scenario(tmp_path))
@@ -111,10 +118,7 @@ def test_a_field_engineers_first_minutes(tmp_path, browser):
         assert gw.passwd('bob', 'bob password 1', 'operator').returncode == 0
         second = browser.new_context(viewport=DESKTOP, locale='zh-CN')
         bob = second.new_page()
-        bob.goto(gw.url + '/signin')
-        bob.get_by_label('用户名').fill('bob')
-        bob.get_by_label('密码').fill('bob password 1')
-        bob.get_by_role('button', name='登录').click()
+        _sign_in(bob, gw.url, 'bob', 'bob password 1')
         bob.goto(gw.url + '/manual')
         bob.get_by_role('button', name='审核通过').click()
         assert bob.get_by_text('已通过审核，数据将写入日志并上传。').is_visible()
@@ -174,10 +178,7 @@ def test_adding_a_meter_through_the_forms_and_rolling_it_back(tmp_path, browser)
     try:
         context = browser.new_context(viewport=DESKTOP, locale='zh-CN')
         page = context.new_page()
-        page.goto(gw.url + '/signin')
-        page.get_by_label('用户名').fill('admin')
-        page.get_by_label('密码').fill('correct horse 1')
-        page.get_by_role('button', name='登录').click()
+        _sign_in(page, gw.url, 'admin', 'correct horse 1')
         page.get_by_role('link', name='配置').first.click()
         assert page.get_by_role('heading', name='配置', exact=True).is_visible()
         _shot(page, 'config-zh-desktop')
@@ -272,10 +273,7 @@ def test_the_instrument_ledger_is_kept_exported_and_imported(tmp_path, browser):
     try:
         context = browser.new_context(viewport=DESKTOP, locale='zh-CN', accept_downloads=True)
         page = context.new_page()
-        page.goto(gw.url + '/signin')
-        page.get_by_label('用户名').fill('admin')
-        page.get_by_label('密码').fill('correct horse 1')
-        page.get_by_role('button', name='登录').click()
+        _sign_in(page, gw.url, 'admin', 'correct horse 1')
         page.get_by_role('link', name='计量器具台账').click()
         page.get_by_role('link', name='添加器具').click()
         values = {'计量器具编号': 'JL-001', '器具名称': '进线总表', '企业名称': '闽东水泥', '所属区域': '宁德',

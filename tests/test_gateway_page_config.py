@@ -11,7 +11,7 @@ import time
 import pytest
 
 from gateway_process import energy_codes
-from page_helpers import Browserless, PageGateway, errors_of, signed_in
+from page_helpers import Browserless, errors_of, running_page, signed_in
 
 ADMIN_PASSWORD = 'correct horse 1'
 CODES = energy_codes(4)
@@ -19,13 +19,9 @@ CODES = energy_codes(4)
 
 @pytest.fixture
 def page(tmp_path):
-    p = PageGateway(tmp_path, meters=True)
-    try:
-        assert p.passwd('admin', ADMIN_PASSWORD).returncode == 0
-        assert p.passwd('olga', 'operator pass 2', 'operator').returncode == 0
+    with running_page(tmp_path, [('admin', ADMIN_PASSWORD), ('olga', 'operator pass 2', 'operator')],
+                      meters=True) as p:
         yield p
-    finally:
-        p.stop()
 
 
 

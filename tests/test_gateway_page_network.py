@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from page_helpers import PageGateway, signed_in
+from page_helpers import running_page, signed_in
 from server_process import free_port
 
 ADMIN = ('admin', 'admin password 1')
@@ -28,12 +28,8 @@ def page(tmp_path):
     script.chmod(0o755)
     extra = ('\n[network]\napply = "%s"\ninterface = "eth1"\naddress = "192.168.10.1/24"\nconfirm_s = 30\n'
              % script)
-    p = PageGateway(tmp_path, extra=extra)
-    try:
-        assert p.passwd(*ADMIN).returncode == 0
+    with running_page(tmp_path, [ADMIN], extra=extra) as p:
         yield p
-    finally:
-        p.stop()
 
 
 def _applied(page) -> list[dict]:

@@ -9,7 +9,7 @@ import tomllib
 import pytest
 
 from gateway_process import energy_codes
-from page_helpers import PageGateway, errors_of, signed_in
+from page_helpers import errors_of, running_page, signed_in
 
 ADMIN = ('admin', 'admin password 1')
 CODES = energy_codes(6)
@@ -17,12 +17,8 @@ CODES = energy_codes(6)
 
 @pytest.fixture
 def page(tmp_path):
-    p = PageGateway(tmp_path, meters=True)
-    try:
-        assert p.passwd(*ADMIN).returncode == 0
+    with running_page(tmp_path, [ADMIN], meters=True) as p:
         yield p
-    finally:
-        p.stop()
 
 
 
